@@ -1,0 +1,129 @@
+/* Driver for an OCI runtime binary (runc, crun). Every operation can be started without
+ * blocking: tether_runtime_spawn() forks and execs the runtime with an argv array (never a
+ * shell) and hands back the child's pid; the caller reaps that pid itself (the shim owns
+ * waitpid) and then calls tether_runtime_finish() with the wait status. The driver never
+ * calls waitpid() on any pid but in the blocking wrapper tether_runtime_run(), and there
+ * only on the pid it spawned. */
+#ifndef TETHER_RUNTIME_H
+#define TETHER_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <tether/error.h>
+
+struct tether_runtime {
+    char *path; /* absolute path of the runtime binary */
+    char *name; /* basename, e.g. "runc" */
+    char *root; /* value of the global --root option, or NULL for the runtime's default */
+};
+
+enum tether_runtime_op {
+    TETHER_RT_CREATE,
+    TETHER_RT_START,
+    TETHER_RT_STATE,
+    TETHER_RT_KILL,
+    TETHER_RT_DELETE,
+    TETHER_RT_EXEC,
+    TETHER_RT_PAUSE,
+    TETHER_RT_RESUME,
+    TETHER_RT_PS,
+    TETHER_RT_UPDATE,
+    TETHER_RT_VERSION,
+};
+
+/* Arguments of one invocation; fields an operation does not use are ignored. */
+struct tether_runtime_args {
+    const char *id;             /* container id (all but VERSION) */
+    const char *bundle;         /* CREATE: bundle directory */
+    const char *pid_file;       /* CREATE, EXEC: --pid-file */
+    const char *console_socket; /* CREATE, EXEC: --console-socket, or NULL */
+    const char *process_file;   /* EXEC: --process FILE (a runtime-spec Process JSON) */
+    bool detach;                /* EXEC: --detach */
+    int signal;                 /* KILL: signal number */
+    bool all;                   /* KILL: --all */
+    bool force;                 /* DELETE: --force */
+    const char *const *extra;   /* CREATE/EXEC: extra args before the id, NULL-terminated */
+    /* Standard input, output and error the runtime child gets, for CREATE and EXEC
+     * without a terminal (runc hands its own stdio to the container). -1 means /dev/null.
+     * For every other operation stdout is captured instead and stdin_fd is ignored. */
+    int stdin_fd, stdout_fd, stderr_fd;
+    /* UPDATE: JSON of a LinuxResources object, fed on stdin (--resources -). */
+    const char *input;
+    size_t input_len;
+};
+
+/* Initializes args with no fds (-1) and everything else zero. */
+void tether_runtime_args_init(struct tether_runtime_args *args);
+
+/* An invocation in flight. */
+struct tether_runtime_cmd {
+    enum tether_runtime_op op;
+    pid_t pid;  /* the runtime child, 0 once finished */
+    int out_fd; /* memfd capturing stdout, or -1 */
+    int err_fd; /* memfd capturing stderr, or -1 */
+    int log_fd; /* memfd given to the runtime as --log /proc/self/fd/N --log-format json */
+};
+
+/* Resolves name_or_path (a name looked up on PATH, or an absolute path; NULL = "runc") and
+ * checks it is an executable file. root may be NULL. */
+int tether_runtime_init(struct tether_runtime *rt, const char *name_or_path, const char *root,
+                        struct tether_error *err);
+void tether_runtime_fini(struct tether_runtime *rt);
+
+/* Builds the argv for op (argv[0] is rt->path); log_path is passed as --log when not NULL.
+ * The result is a NULL-terminated array of malloc'd strings: free with
+ * tether_runtime_argv_free(). Pure: no system calls, for unit tests. */
+int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runtime_op op,
+                              const struct tether_runtime_args *args, const char *log_path,
+                              char ***argv_out, struct tether_error *err);
+void tether_runtime_argv_free(char **argv);
+
+/* Starts op: forks, and the child gets PR_SET_PDEATHSIG(SIGKILL), an empty signal mask,
+ * default dispositions, the requested stdio, and no other fd. Returns 0 with cmd->pid set;
+ * the caller must reap cmd->pid and then call tether_runtime_finish(). */
+int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
+                         const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
+                         struct tether_error *err);
+
+/* Completes a command whose child the caller has reaped with wait_status. On success
+ * returns 0 and, when out is not NULL, hands back the captured stdout (NUL-terminated,
+ * caller frees). On failure returns -1 with kind TETHER_ERR_RUNTIME and the runtime's own
+ * error text (last error-level message of its JSON log, else its stderr, else how it
+ * ended). Always releases the command's fds. */
+int tether_runtime_finish(struct tether_runtime_cmd *cmd, int wait_status, char **out,
+                          struct tether_error *err);
+
+/* Releases a command's fds without looking at its result (e.g. the shim is going away).
+ * Does not kill or reap the child. */
+void tether_runtime_cmd_release(struct tether_runtime_cmd *cmd);
+
+/* Blocking wrapper for tools and tests: spawn, waitpid(cmd.pid), finish. */
+int tether_runtime_run(const struct tether_runtime *rt, enum tether_runtime_op op,
+                       const struct tether_runtime_args *args, char **out,
+                       struct tether_error *err);
+
+/* The runtime's error text out of its JSON log (one object per line, {"level","msg"}):
+ * the last message at level error or fatal, else the last message at all; falls back to
+ * the last non-empty line of stderr. Writes into buf; returns false when nothing found. */
+bool tether_runtime_error_text(const char *log, size_t log_len, const char *stderr_text,
+                               size_t stderr_len, char *buf, size_t len);
+
+/* `state` output. */
+struct tether_runtime_state {
+    char id[129];
+    char status[16]; /* "creating", "created", "running", "paused", "stopped" */
+    pid_t pid;
+    char bundle[4096];
+};
+int tether_runtime_parse_state(const char *json, struct tether_runtime_state *st,
+                               struct tether_error *err);
+
+/* `ps --format json` output: a JSON array of pids. *pids is malloc'd. */
+int tether_runtime_parse_ps(const char *json, pid_t **pids, size_t *n, struct tether_error *err);
+
+/* First line of `--version` output, e.g. "runc version 1.1.5+ds1". */
+int tether_runtime_parse_version(const char *out, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,291 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tether/util.h>
+
+static void __attribute__((noreturn)) oom(size_t size)
+{
+    fprintf(stderr, "tether: out of memory allocating %zu bytes\n", size);
+    abort();
+}
+
+void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+
+    if (p == NULL)
+        oom(size);
+    return p;
+}
+
+void *xzalloc(size_t size)
+{
+    void *p = calloc(1, size ? size : 1);
+
+    if (p == NULL)
+        oom(size);
+    return p;
+}
+
+void *xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+
+    if (p == NULL)
+        oom(size);
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+
+    if (p == NULL)
+        oom(strlen(s) + 1);
+    return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    char *p = NULL;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(0);
+    return p;
+}
+
+void tether_freep(void *p)
+{
+    free(*(void **)p);
+}
+
+void tether_closep(const int *fd)
+{
+    if (*fd >= 0) {
+        int saved = errno;
+        close(*fd);
+        errno = saved;
+    }
+}
+
+bool tether_id_valid(const char *id)
+{
+    size_t n;
+
+    if (id == NULL || !isalnum((unsigned char)id[0]))
+        return false;
+    for (n = 1; id[n] != '\0'; n++) {
+        unsigned char c = (unsigned char)id[n];
+        if (n > 127)
+            return false;
+        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+int tether_write_all(int fd, const void *buf, size_t len, struct tether_error *err)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return tether_error_set(err, errno, "write");
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_fd_to_end(int fd, size_t max, char **out, size_t *len_out,
+                          struct tether_error *err)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+
+    for (;;) {
+        ssize_t n;
+        if (cap - len < 2) {
+            if (cap >= max + 1) {
+                free(buf);
+                return tether_error_setk(err, TETHER_ERR_TOO_LARGE, 0,
+                                         "content larger than %zu bytes", max);
+            }
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            buf = xrealloc(buf, cap);
+        }
+        n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            free(buf);
+            return tether_error_set(err, errno, "read");
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    if (len_out != NULL)
+        *len_out = len;
+    return 0;
+}
+
+int tether_read_file(const char *path, size_t max, char **out, size_t *len_out,
+                     struct tether_error *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0)
+        return tether_error_setk(err, errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_INTERNAL,
+                                 errno, "open %s", path);
+    if (read_fd_to_end(fd, max, out, len_out, err) < 0)
+        return tether_error_prefix(err, "read %s", path);
+    return 0;
+}
+
+int tether_read_fd_all(int fd, size_t max, char **out, size_t *len_out, struct tether_error *err)
+{
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return tether_error_set(err, errno, "lseek");
+    return read_fd_to_end(fd, max, out, len_out, err);
+}
+
+int tether_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                             struct tether_error *err)
+{
+    cleanup_free char *tmp = xasprintf("%s.tmp", path);
+    cleanup_free char *dir_copy = xstrdup(path);
+    cleanup_close int fd = -1;
+    cleanup_close int dfd = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return tether_error_set(err, errno, "create %s", tmp);
+    if (tether_write_all(fd, data, len, err) < 0 || fsync(fd) < 0) {
+        if (err != NULL && err->kind == TETHER_ERR_NONE)
+            tether_error_set(err, errno, "fsync %s", tmp);
+        unlink(tmp);
+        return tether_error_prefix(err, "write %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        int saved = errno;
+        unlink(tmp);
+        return tether_error_set(err, saved, "rename %s", path);
+    }
+    dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        return tether_error_set(err, errno, "fsync directory of %s", path);
+    return 0;
+}
+
+void tether_format_time(const struct timespec *ts, char *buf, size_t len)
+{
+    struct tm tm;
+    char base[32];
+
+    gmtime_r(&ts->tv_sec, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%09ldZ", base, ts->tv_nsec);
+}
+
+static const struct {
+    int sig;
+    const char *name;
+} signal_names[] = {
+    {SIGHUP, "HUP"},     {SIGINT, "INT"},     {SIGQUIT, "QUIT"},     {SIGILL, "ILL"},
+    {SIGTRAP, "TRAP"},   {SIGABRT, "ABRT"},   {SIGBUS, "BUS"},       {SIGFPE, "FPE"},
+    {SIGKILL, "KILL"},   {SIGUSR1, "USR1"},   {SIGSEGV, "SEGV"},     {SIGUSR2, "USR2"},
+    {SIGPIPE, "PIPE"},   {SIGALRM, "ALRM"},   {SIGTERM, "TERM"},     {SIGSTKFLT, "STKFLT"},
+    {SIGCHLD, "CHLD"},   {SIGCONT, "CONT"},   {SIGSTOP, "STOP"},     {SIGTSTP, "TSTP"},
+    {SIGTTIN, "TTIN"},   {SIGTTOU, "TTOU"},   {SIGURG, "URG"},       {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"},   {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},   {SIGWINCH, "WINCH"},
+    {SIGIO, "IO"},       {SIGPWR, "PWR"},     {SIGSYS, "SYS"},
+};
+
+int tether_signal_parse(const char *s)
+{
+    char *end;
+    long n;
+    size_t i;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    if (isdigit((unsigned char)s[0])) {
+        errno = 0;
+        n = strtol(s, &end, 10);
+        if (errno != 0 || *end != '\0' || n < 1 || n > SIGRTMAX)
+            return -1;
+        return (int)n;
+    }
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (i = 0; i < TETHER_ARRAY_SIZE(signal_names); i++)
+        if (strcasecmp(s, signal_names[i].name) == 0)
+            return signal_names[i].sig;
+    if (strcasecmp(s, "IOT") == 0)
+        return SIGABRT;
+    if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
+        bool max = strncasecmp(s, "RTMAX", 5) == 0;
+        int base = max ? SIGRTMAX : SIGRTMIN;
+        if (s[5] == '\0')
+            return base;
+        errno = 0;
+        n = strtol(s + 5, &end, 10);
+        if (errno != 0 || *end != '\0' || (max ? n > 0 : n < 0))
+            return -1;
+        n += base;
+        if (n < SIGRTMIN || n > SIGRTMAX)
+            return -1;
+        return (int)n;
+    }
+    return -1;
+}
+
+const char *tether_signal_name(int sig, char *buf, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < TETHER_ARRAY_SIZE(signal_names); i++)
+        if (signal_names[i].sig == sig) {
+            snprintf(buf, len, "SIG%s", signal_names[i].name);
+            return buf;
+        }
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        if (sig == SIGRTMIN)
+            snprintf(buf, len, "SIGRTMIN");
+        else
+            snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+        return buf;
+    }
+    snprintf(buf, len, "SIG%d", sig);
+    return buf;
+}
+
+int tether_set_nonblock(int fd, struct tether_error *err)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return tether_error_set(err, errno, "fcntl O_NONBLOCK");
+    return 0;
+}
