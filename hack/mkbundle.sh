@@ -41,6 +41,7 @@ if ! cmp -s "$BUSYBOX" "$rootfs/bin/busybox"; then
 fi
 # busybox's own shell runs its ln applet without a fork per link: about four times faster
 # than a loop in the calling shell.
+# shellcheck disable=SC2016
 "$BUSYBOX" sh -c '
     cd "$1"
     for applet in $(./busybox --list); do
@@ -58,6 +59,7 @@ rm -f "$dir/config.json" "$dir/config.json.tmp"
 # Sets "terminal" and replaces the "args" array of `runc spec`'s output (one key per line,
 # the array closed by a line holding only "]" or "],"); the ARGs arrive in ARGV and are
 # escaped as JSON strings byte by byte.
+# shellcheck disable=SC2016
 LC_ALL=C "$BUSYBOX" awk '
     function jstr(s,    out, i, c) {
         out = ""
