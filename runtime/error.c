@@ -44,17 +44,22 @@ int tether_error_setk(struct tether_error *err, enum tether_error_kind kind, int
 
 int tether_error_prefix(struct tether_error *err, const char *fmt, ...)
 {
-    char prefix[TETHER_ERROR_MSG_MAX];
-    char old[TETHER_ERROR_MSG_MAX];
+    char text[2 * TETHER_ERROR_MSG_MAX + 2];
+    size_t n;
     va_list ap;
 
     if (err == NULL)
         return -1;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    vsnprintf(text, TETHER_ERROR_MSG_MAX, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    n = strlen(text);
+    text[n++] = ':';
+    text[n++] = ' ';
+    memcpy(text + n, err->msg, strnlen(err->msg, sizeof(err->msg) - 1) + 1);
+    text[n + sizeof(err->msg) - 1] = '\0';
+    memcpy(err->msg, text, sizeof(err->msg) - 1);
+    err->msg[sizeof(err->msg) - 1] = '\0';
     return -1;
 }
 
