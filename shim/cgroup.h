@@ -89,9 +89,9 @@ int tether_cgroup_oom_watch(struct tether_cgroup *cg, struct tether_error *err);
 /* Drains the watch fd and sets *new_ooms to the OOM events since the last check: v1 counts
  * the kernel's notifications (sent when the cgroup runs out of memory, just before the
  * killer picks a victim), v2 the increase of oom_kill in memory.events. *ended becomes true
- * when the cgroup was removed: the fd will not fire again (v1 also signals the eventfd once
- * on removal; that wake-up is not counted), remove it from epoll and call
- * tether_cgroup_oom_unwatch. */
+ * when the check finds the cgroup removed; remove the fd from epoll and call
+ * tether_cgroup_oom_unwatch. v1 signals the eventfd once on removal (not counted as an
+ * OOM); a v2 inotify watch on a removed cgroup just goes quiet. */
 int tether_cgroup_oom_check(struct tether_cgroup *cg, unsigned *new_ooms, bool *ended,
                             struct tether_error *err);
 
