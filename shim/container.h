@@ -1,0 +1,123 @@
+/* The container model: one container, its lifecycle as an explicit state machine, and
+ * the operations a front end (JSON-RPC today) can ask for. Runtime commands run as
+ * children of the shim and complete when the reaper hands back their exit; nothing here
+ * blocks. */
+#ifndef TETHER_SHIM_CONTAINER_H
+#define TETHER_SHIM_CONTAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include <tether/error.h>
+#include <tether/runtime.h>
+
+#include "call.h"
+#include "events.h"
+#include "exitrec.h"
+#include "io.h"
+#include "job.h"
+#include "log.h"
+#include "loop.h"
+#include "reaper.h"
+
+enum tether_ctr_state {
+    TETHER_CTR_NEW,      /* no container (before create, after delete) */
+    TETHER_CTR_CREATING, /* runtime create running */
+    TETHER_CTR_CREATED,
+    TETHER_CTR_STARTING, /* runtime start running */
+    TETHER_CTR_RUNNING,
+    TETHER_CTR_STOPPED,  /* init exited; status held until delete */
+    TETHER_CTR_DELETING, /* runtime delete running (and, when forced, the kill) */
+    TETHER_CTR_STATE_COUNT,
+};
+
+enum tether_ctr_event {
+    TETHER_CTR_EV_CREATE,
+    TETHER_CTR_EV_CREATED,
+    TETHER_CTR_EV_CREATE_FAILED,
+    TETHER_CTR_EV_START,
+    TETHER_CTR_EV_STARTED,
+    TETHER_CTR_EV_START_FAILED,
+    TETHER_CTR_EV_EXIT,
+    TETHER_CTR_EV_DELETE,
+    TETHER_CTR_EV_DELETED,
+    TETHER_CTR_EV_COUNT,
+};
+
+/* Everything the model needs from the shim around it. */
+struct tether_ctr_env {
+    const struct tether_log *log;
+    struct tether_loop *loop;
+    struct tether_reaper *reaper;
+    const struct tether_runtime *rt;
+    struct tether_events *events;
+    const char *id;
+    const char *bundle;
+    const char *dir; /* <state-dir>/<id> */
+    /* Called after each event is recorded (the front end pushes it to subscribers). */
+    void (*on_event)(void *opaque, const struct tether_event *ev);
+    void *opaque;
+};
+
+struct tether_create_opts {
+    bool terminal;
+    bool stdin;
+    struct tether_log_opts log;
+    char **runtime_args; /* NULL-terminated, owned by the caller */
+};
+
+struct tether_container {
+    struct tether_ctr_env env;
+    enum tether_ctr_state state;
+    pid_t pid;                /* init pid, 0 before create */
+    struct tether_child init; /* watches the init pid */
+    bool exited;              /* exit holds a valid record */
+    struct tether_exit exit;
+    bool exit_deferred;          /* init exited while runtime start was running */
+    struct tether_call *waiters; /* pending `wait` calls */
+    struct tether_call *delete_call;
+    bool delete_done;
+    enum tether_ctr_state
+        before_delete; /* runtime delete finished (forced delete joins the exit) */
+    struct tether_error delete_err;
+    struct tether_io io;
+    char *exit_path;         /* <dir>/exit.json */
+    bool exit_write_pending; /* exit.json could not be written yet */
+    struct tether_job *jobs; /* runtime commands in flight */
+};
+
+void tether_container_init(struct tether_container *ctr, const struct tether_ctr_env *env);
+/* Releases what the model holds; in-flight runtime commands are killed and reaped. */
+void tether_container_fini(struct tether_container *ctr);
+
+/* Operations. Each returns -1 with err set when refused at once (the call is not used),
+ * or 0 when the call was taken: it is then completed exactly once, maybe already. */
+int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
+                            struct tether_call *call, struct tether_error *err);
+int tether_container_start(struct tether_container *ctr, struct tether_call *call,
+                           struct tether_error *err);
+int tether_container_kill(struct tether_container *ctr, int sig, bool all, struct tether_call *call,
+                          struct tether_error *err);
+int tether_container_wait(struct tether_container *ctr, struct tether_call *call,
+                          struct tether_error *err);
+int tether_container_delete(struct tether_container *ctr, bool force, struct tether_call *call,
+                            struct tether_error *err);
+int tether_container_pids(struct tether_container *ctr, struct tether_call *call,
+                          struct tether_error *err);
+/* The `state` result (new reference), or NULL with err when there is no container. */
+json_t *tether_container_state_json(const struct tether_container *ctr, struct tether_error *err);
+
+/* Drops the pending calls of a front-end connection that went away. */
+void tether_container_cancel(struct tether_container *ctr, uint64_t owner);
+
+/* "created", "running", … as the protocol names them. */
+const char *tether_container_status(const struct tether_container *ctr);
+
+/* The transition table, exposed for unit tests: the next state, or -1 when the event is
+ * not allowed in this state. */
+int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_event ev);
+
+#endif

@@ -1,0 +1,78 @@
+/* A process's stdio as the shim owns it: pipes (or, with a terminal, the pty master the
+ * runtime hands over) read by the loop, copied into the log file and to attached
+ * clients, and an optional stdin the protocol writes into. Reading never blocks and the
+ * log is a regular file, so a container writing flat out is limited by itself. */
+#ifndef TETHER_SHIM_IO_H
+#define TETHER_SHIM_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <tether/error.h>
+
+#include "log.h"
+#include "logfmt.h"
+#include "loop.h"
+
+struct tether_logfile;
+
+struct tether_log_opts {
+    char *path; /* absolute; NULL = no log file */
+    enum tether_logfmt_format format;
+    uint64_t max_size; /* 0 = no limit */
+    unsigned max_files;
+};
+
+struct tether_io;
+
+/* Receives output as it is read, after it reached the log (attach). */
+typedef void (*tether_io_output_cb)(void *opaque, enum tether_logfmt_stream stream,
+                                    const char *data, size_t len);
+
+struct tether_io_stream {
+    struct tether_source src;
+    struct tether_io *io;
+    enum tether_logfmt_stream stream;
+    bool open; /* registered in the loop */
+};
+
+struct tether_io {
+    const struct tether_log *log;
+    struct tether_loop *loop;
+    struct tether_io_stream out, err;
+    int stdin_fd;     /* our end of the container's stdin, -1 when none */
+    int child_fds[3]; /* the ends the runtime hands to the process, -1 when none */
+    struct tether_logfile *logfile;
+    char *buf; /* read buffer, allocated while streams are open */
+    tether_io_output_cb on_output;
+    void *opaque;
+};
+
+void tether_io_init(struct tether_io *io, const struct tether_log *log, struct tether_loop *loop);
+
+/* Opens the log and makes the pipes; the runtime child then gets child_fds. */
+int tether_io_prepare(struct tether_io *io, const struct tether_log_opts *opts, bool with_stdin,
+                      struct tether_error *err);
+
+/* After the runtime was spawned: closes our copies of the child's ends and starts
+ * reading. */
+int tether_io_start(struct tether_io *io, struct tether_error *err);
+
+/* Reads whatever the process has written so far (until the pipes would block), closes
+ * pending partial lines in the log and syncs it: after this, every byte written before
+ * the process exited is in the log. */
+void tether_io_drain(struct tether_io *io);
+
+/* Writes into the process's stdin (non-blocking; returns bytes taken). */
+ssize_t tether_io_write_stdin(struct tether_io *io, const void *data, size_t len,
+                              struct tether_error *err);
+int tether_io_close_stdin(struct tether_io *io, struct tether_error *err);
+
+/* Reopens the log file at its path (external rotation). */
+int tether_io_reopen_log(struct tether_io *io, struct tether_error *err);
+
+/* Stops reading and closes everything. */
+void tether_io_close(struct tether_io *io);
+
+#endif

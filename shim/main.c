@@ -1,0 +1,390 @@
+/* tether-shim: command line, detaching, and the exit code. Everything else lives in the
+ * modules; only this file prints to the caller and exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <tether/util.h>
+
+#include "shim.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fputs("usage: tether-shim --id ID --bundle DIR [--state-dir DIR] [--runtime NAME|PATH]\n"
+          "                   [--runtime-root DIR] [--socket PATH] [--foreground]\n"
+          "                   [--log-level error|warn|info|debug] [--max-message BYTES]\n"
+          "                   [--kill-on-exit] [--allow-uid UID]...\n",
+          out);
+}
+
+static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
+                      struct tether_error *err)
+{
+    enum {
+        OPT_STATE_DIR = 256,
+        OPT_RUNTIME_ROOT,
+        OPT_LOG_LEVEL,
+        OPT_MAX_MESSAGE,
+        OPT_KILL_ON_EXIT,
+        OPT_ALLOW_UID
+    };
+    static const struct option opts[] = {
+        {"id", required_argument, NULL, 'i'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"runtime", required_argument, NULL, 'r'},
+        {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
+        {"socket", required_argument, NULL, 's'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+        {"kill-on-exit", no_argument, NULL, OPT_KILL_ON_EXIT},
+        {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *bundle = NULL, *state_dir = "/run/tether";
+    char real[PATH_MAX];
+    char *end;
+    int c, level;
+    unsigned long n;
+
+    cfg->log_level = TETHER_LOG_INFO;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            cfg->id = optarg;
+            break;
+        case 'b':
+            bundle = optarg;
+            break;
+        case OPT_STATE_DIR:
+            state_dir = optarg;
+            break;
+        case 'r':
+            cfg->runtime = optarg;
+            break;
+        case OPT_RUNTIME_ROOT:
+            cfg->runtime_root = optarg;
+            break;
+        case 's':
+            cfg->socket_path = optarg;
+            break;
+        case 'f':
+            cfg->foreground = true;
+            break;
+        case OPT_LOG_LEVEL:
+            level = tether_log_level_parse(optarg);
+            if (level < 0)
+                return tether_error_set(err, 0, "invalid --log-level %s", optarg);
+            cfg->log_level = (enum tether_log_level)level;
+            break;
+        case OPT_MAX_MESSAGE:
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || n < 1024 || n > (64ul << 20))
+                return tether_error_set(err, 0, "invalid --max-message %s (1024..67108864)",
+                                        optarg);
+            cfg->max_message = n;
+            break;
+        case OPT_KILL_ON_EXIT:
+            cfg->kill_on_exit = true;
+            break;
+        case OPT_ALLOW_UID:
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || n > UINT32_MAX - 1)
+                return tether_error_set(err, 0, "invalid --allow-uid %s", optarg);
+            if (cfg->n_allow_uids == TETHER_ALLOW_UIDS_MAX)
+                return tether_error_set(err, 0, "at most %d --allow-uid", TETHER_ALLOW_UIDS_MAX);
+            cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)n;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("tether-shim %s\n", TETHER_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(EXIT_USAGE);
+        }
+    }
+    if (optind < argc)
+        return tether_error_set(err, 0, "unexpected argument: %s", argv[optind]);
+    if (cfg->id == NULL || bundle == NULL)
+        return tether_error_set(err, 0, "--id and --bundle are required");
+    if (!tether_id_valid(cfg->id))
+        return tether_error_set(
+            err, 0, "invalid id \"%s\": must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", cfg->id);
+    if (realpath(bundle, real) == NULL)
+        return tether_error_set(err, errno, "bundle %s", bundle);
+    cfg->bundle = xstrdup(real);
+    {
+        cleanup_free char *config = xasprintf("%s/config.json", cfg->bundle);
+        if (access(config, R_OK) < 0)
+            return tether_error_set(err, errno, "bundle %s has no readable config.json",
+                                    cfg->bundle);
+    }
+    if (state_dir[0] != '/')
+        return tether_error_set(err, 0, "--state-dir must be an absolute path");
+    cfg->state_dir = xstrdup(state_dir);
+    cfg->dir = xasprintf("%s/%s", cfg->state_dir, cfg->id);
+    cfg->socket_path =
+        cfg->socket_path != NULL ? xstrdup(cfg->socket_path) : xasprintf("%s/shim.sock", cfg->dir);
+    if (cfg->socket_path[0] != '/')
+        return tether_error_set(err, 0, "--socket must be an absolute path");
+    return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode, struct tether_error *err)
+{
+    cleanup_free char *copy = xstrdup(path);
+    char *p;
+
+    for (p = copy + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+            return tether_error_set(err, errno, "mkdir %s", copy);
+        *p = '/';
+    }
+    if (mkdir(copy, mode) < 0 && errno != EEXIST)
+        return tether_error_set(err, errno, "mkdir %s", copy);
+    return 0;
+}
+
+/* Creates <state>/<id>/ (0700) and takes the shim's lock on it: the lock is held for the
+ * shim's whole life (the fd is inherited by the daemon), so "is a shim alive for this ID"
+ * has an answer without races. */
+static int claim_dir(const struct tether_shim_config *cfg, bool *created, int *lock_fd,
+                     struct tether_error *err)
+{
+    cleanup_free char *lock_path = xasprintf("%s/shim.lock", cfg->dir);
+    cleanup_close int fd = -1;
+    struct stat st;
+
+    if (mkdir_p(cfg->state_dir, 0711, err) < 0)
+        return -1;
+    *created = mkdir(cfg->dir, 0700) == 0;
+    if (!*created && errno != EEXIST)
+        return tether_error_set(err, errno, "mkdir %s", cfg->dir);
+    if (lstat(cfg->dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return tether_error_set(err, 0, "%s is not a directory", cfg->dir);
+    if (chmod(cfg->dir, 0700) < 0)
+        return tether_error_set(err, errno, "chmod %s", cfg->dir);
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return tether_error_set(err, errno, "open %s", lock_path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            return tether_error_setk(err, TETHER_ERR_EXISTS, 0,
+                                     "container %s already exists: its shim is alive", cfg->id);
+        return tether_error_set(err, errno, "lock %s", lock_path);
+    }
+    *lock_fd = steal_fd(fd);
+    return 0;
+}
+
+static void remove_state(const struct tether_shim_config *cfg, bool remove_dir)
+{
+    static const char *const files[] = {"shim.pid", "shim.sock", "shim.lock", "shim.log",
+                                        "init.pid"};
+    size_t i;
+
+    if (!remove_dir) {
+        cleanup_free char *pid = xasprintf("%s/shim.pid", cfg->dir);
+        unlink(pid);
+        return;
+    }
+    for (i = 0; i < TETHER_ARRAY_SIZE(files); i++) {
+        cleanup_free char *p = xasprintf("%s/%s", cfg->dir, files[i]);
+        unlink(p);
+    }
+    rmdir(cfg->dir);
+}
+
+static int write_pid_file(const struct tether_shim_config *cfg, struct tether_error *err)
+{
+    cleanup_free char *path = xasprintf("%s/shim.pid", cfg->dir);
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+
+    return tether_write_file_atomic(path, text, (size_t)n, 0644, err);
+}
+
+static void print_ready(const struct tether_shim_config *cfg, pid_t pid)
+{
+    json_t *obj =
+        json_pack("{s:s,s:i,s:s}", "id", cfg->id, "pid", (int)pid, "socket", cfg->socket_path);
+    char *text = json_dumps(obj, JSON_COMPACT);
+
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(obj);
+}
+
+/* The daemon proper: set up, tell the launcher (sync_fd >= 0) we are ready, serve. */
+static int serve(struct tether_shim *shim, int sync_fd, struct tether_error *err)
+{
+    if (tether_shim_init(shim, err) < 0 || write_pid_file(&shim->cfg, err) < 0)
+        return -1;
+    if (sync_fd >= 0) {
+        char msg[32];
+        int n = snprintf(msg, sizeof(msg), "OK %d\n", (int)getpid());
+        if (tether_write_all(sync_fd, msg, (size_t)n, err) < 0)
+            return -1;
+        close(sync_fd);
+    } else {
+        print_ready(&shim->cfg, getpid());
+    }
+    return tether_shim_run(shim, err);
+}
+
+static int redirect_stdio(const char *log_path, int *log_fd, struct tether_error *err)
+{
+    cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int fd;
+
+    if (null < 0)
+        return tether_error_set(err, errno, "open /dev/null");
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return tether_error_set(err, errno, "open %s", log_path);
+    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
+        close(fd);
+        return tether_error_set(err, errno, "dup2");
+    }
+    *log_fd = fd;
+    return 0;
+}
+
+/* The grandchild: a session leader's child, so it can never regain a terminal. */
+static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int sync_fd)
+{
+    struct tether_error err = {0};
+    cleanup_free char *log_path = xasprintf("%s/shim.log", shim->cfg.dir);
+    int rc;
+
+    if (chdir("/") < 0 || redirect_stdio(log_path, &shim->log.fd, &err) < 0) {
+        dprintf(sync_fd, "ERR %s\n", err.msg[0] ? err.msg : "chdir /");
+        _exit(1);
+    }
+    rc = serve(shim, sync_fd, &err);
+    if (rc < 0) {
+        log_error(&shim->log, "%s", err.msg);
+        /* When the launcher still waits, it reports the reason and cleans up. */
+        dprintf(sync_fd, "ERR %s\n", err.msg);
+    }
+    tether_shim_fini(shim);
+    remove_state(&shim->cfg, false);
+    _exit(rc < 0 ? 1 : 0);
+}
+
+static int launch(struct tether_shim *shim, struct tether_error *err)
+{
+    char buf[TETHER_ERROR_MSG_MAX + 8];
+    size_t len = 0;
+    int pipefd[2], status;
+    pid_t child, pid;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return tether_error_set(err, errno, "pipe");
+    child = fork();
+    if (child < 0)
+        return tether_error_set(err, errno, "fork");
+    if (child == 0) {
+        close(pipefd[0]);
+        if (setsid() < 0)
+            _exit(1);
+        pid = fork();
+        if (pid < 0)
+            _exit(1);
+        if (pid == 0)
+            daemon_main(shim, pipefd[1]);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    for (;;) {
+        ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len) != NULL || len == sizeof(buf) - 1)
+            break;
+    }
+    close(pipefd[0]);
+    buf[len] = '\0';
+    if (strncmp(buf, "OK ", 3) == 0) {
+        print_ready(&shim->cfg, (pid_t)atoi(buf + 3));
+        return 0;
+    }
+    if (strncmp(buf, "ERR ", 4) == 0) {
+        buf[strcspn(buf, "\n")] = '\0';
+        return tether_error_set(err, 0, "%s", buf + 4);
+    }
+    return tether_error_set(err, 0, "the shim died while starting (see %s/shim.log)",
+                            shim->cfg.dir);
+}
+
+int main(int argc, char **argv)
+{
+    static struct tether_shim shim;
+    struct tether_error err = {0};
+    sigset_t all;
+    bool created = false;
+    int lock_fd = -1, rc;
+
+    /* Every signal is taken synchronously through the signalfd; none is ever delivered
+     * asynchronously. Runtime children get a clean mask before exec. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    shim.log.fd = STDERR_FILENO;
+    shim.log.level = TETHER_LOG_INFO;
+    if (parse_args(argc, argv, &shim.cfg, &err) < 0) {
+        fprintf(stderr, "tether-shim: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    shim.log.level = shim.cfg.log_level;
+    if (claim_dir(&shim.cfg, &created, &lock_fd, &err) < 0) {
+        fprintf(stderr, "tether-shim: %s\n", err.msg);
+        return 1;
+    }
+    if (shim.cfg.foreground) {
+        rc = serve(&shim, -1, &err);
+        if (rc < 0)
+            fprintf(stderr, "tether-shim: %s\n", err.msg);
+        tether_shim_fini(&shim);
+        remove_state(&shim.cfg, rc < 0 && created);
+        return rc < 0 ? 1 : 0;
+    }
+    rc = launch(&shim, &err);
+    if (rc < 0) {
+        fprintf(stderr, "tether-shim: %s\n", err.msg);
+        remove_state(&shim.cfg, created);
+        return 1;
+    }
+    return 0;
+}

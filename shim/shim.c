@@ -1,0 +1,162 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <tether/util.h>
+
+#include "shim.h"
+
+static void leave_if_done(struct tether_shim *shim)
+{
+    if (shim->kill_and_leave && (shim->ctr.exited || shim->ctr.state == TETHER_CTR_NEW))
+        shim->leaving = true;
+}
+
+static void on_signal(struct tether_shim *shim, int sig)
+{
+    switch (sig) {
+    case SIGCHLD:
+        tether_reaper_reap(&shim->reaper);
+        leave_if_done(shim);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (shim->cfg.kill_on_exit && shim->ctr.pid > 0 && !shim->ctr.exited) {
+            log_info(&shim->log, "signal %d: killing container %s before leaving", sig,
+                     shim->cfg.id);
+            kill(shim->ctr.pid, SIGKILL);
+            shim->kill_and_leave = true;
+            leave_if_done(shim);
+        } else {
+            log_info(&shim->log, "signal %d: leaving; the container keeps running", sig);
+            shim->leaving = true;
+        }
+        break;
+    case SIGHUP:
+        log_info(&shim->log, "SIGHUP ignored");
+        break;
+    default:
+        log_debug(&shim->log, "signal %d ignored", sig);
+        break;
+    }
+}
+
+static void signal_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+{
+    struct tether_shim *shim = container_of(src, struct tether_shim, signal_src);
+    struct signalfd_siginfo si[16];
+
+    (void)loop;
+    (void)revents;
+    for (;;) {
+        ssize_t n = read(src->fd, si, sizeof(si));
+        size_t i;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
+            on_signal(shim, (int)si[i].ssi_signo);
+    }
+}
+
+void tether_shim_leave(struct tether_shim *shim)
+{
+    shim->leaving = true;
+}
+
+int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
+{
+    struct tether_ctr_env env;
+    sigset_t mask;
+    int fd;
+
+    shim->log.level = shim->cfg.log_level;
+    shim->signal_src.fd = -1;
+    shim->server.listen_src.fd = -1;
+    tether_events_init(&shim->events, 0);
+    tether_reaper_init(&shim->reaper, &shim->log);
+    if (tether_loop_init(&shim->loop, err) < 0)
+        return -1;
+
+    /* Every signal arrives through the signalfd; main() blocked them all already. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0)
+        return tether_error_set(err, errno, "signalfd");
+    shim->signal_src.fd = fd;
+    shim->signal_src.events = EPOLLIN;
+    shim->signal_src.cb = signal_cb;
+    if (tether_loop_add(&shim->loop, &shim->signal_src, err) < 0)
+        return -1;
+
+    /* prctl(2): orphans below us, the container's init included once `runtime create`
+     * exits, are re-parented to this process instead of PID 1. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        return tether_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
+    if (tether_runtime_init(&shim->rt, shim->cfg.runtime, shim->cfg.runtime_root, err) < 0)
+        return -1;
+
+    env = (struct tether_ctr_env){
+        .log = &shim->log,
+        .loop = &shim->loop,
+        .reaper = &shim->reaper,
+        .rt = &shim->rt,
+        .events = &shim->events,
+        .id = shim->cfg.id,
+        .bundle = shim->cfg.bundle,
+        .dir = shim->cfg.dir,
+        .on_event = tether_methods_on_event,
+        .opaque = shim,
+    };
+    tether_container_init(&shim->ctr, &env);
+
+    if (tether_server_init(&shim->server, &shim->loop, &shim->log, shim->cfg.socket_path,
+                           shim->cfg.max_message, err) < 0)
+        return -1;
+    for (size_t i = 0; i < shim->cfg.n_allow_uids; i++)
+        tether_server_allow_uid(&shim->server, shim->cfg.allow_uids[i]);
+    shim->server.on_line = tether_methods_dispatch;
+    shim->server.on_gone = tether_methods_conn_gone;
+    shim->server.opaque = shim;
+    return 0;
+}
+
+int tether_shim_run(struct tether_shim *shim, struct tether_error *err)
+{
+    log_info(&shim->log, "shim %s ready on %s (runtime %s)", shim->cfg.id, shim->cfg.socket_path,
+             shim->rt.path);
+    /* A child may have exited before the signalfd existed. */
+    tether_reaper_reap(&shim->reaper);
+    while (!shim->leaving) {
+        if (tether_loop_run_once(&shim->loop, -1, err) < 0)
+            return -1;
+    }
+    tether_server_flush(&shim->server);
+    return 0;
+}
+
+void tether_shim_fini(struct tether_shim *shim)
+{
+    tether_server_fini(&shim->server);
+    tether_job_abort_all(&shim->reaper, &shim->jobs);
+    if (shim->ctr.exit_path != NULL)
+        tether_container_fini(&shim->ctr);
+    tether_runtime_fini(&shim->rt);
+    if (shim->signal_src.fd >= 0) {
+        tether_loop_remove(&shim->loop, &shim->signal_src);
+        close(shim->signal_src.fd);
+        shim->signal_src.fd = -1;
+    }
+    tether_loop_fini(&shim->loop);
+    tether_events_fini(&shim->events);
+}

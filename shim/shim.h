@@ -1,0 +1,71 @@
+/* The shim: one container, one loop, one socket. Owns every module and wires them: the
+ * signalfd (SIGCHLD -> reaper; SIGTERM/SIGINT -> leave), the server (lines -> methods.c),
+ * the container model (events -> subscribers). */
+#ifndef TETHER_SHIM_SHIM_H
+#define TETHER_SHIM_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <tether/error.h>
+#include <tether/runtime.h>
+
+#include "container.h"
+#include "events.h"
+#include "log.h"
+#include "loop.h"
+#include "reaper.h"
+#include "server.h"
+
+struct tether_shim_config {
+    char *id;
+    char *bundle;       /* absolute */
+    char *state_dir;    /* absolute */
+    char *dir;          /* <state_dir>/<id> */
+    char *socket_path;  /* default <dir>/shim.sock */
+    char *runtime;      /* name or path */
+    char *runtime_root; /* NULL = the runtime's default */
+    bool foreground;
+    bool kill_on_exit;
+    enum tether_log_level log_level;
+    size_t max_message;
+    uid_t allow_uids[TETHER_ALLOW_UIDS_MAX];
+    size_t n_allow_uids;
+};
+
+struct tether_shim {
+    struct tether_shim_config cfg;
+    struct tether_log log;
+    struct tether_loop loop;
+    struct tether_runtime rt;
+    struct tether_reaper reaper;
+    struct tether_events events;
+    struct tether_server server;
+    struct tether_container ctr;
+    struct tether_source signal_src;
+    struct tether_job *jobs; /* runtime commands of the shim itself (version) */
+    char runtime_version[128];
+    bool leaving;        /* the loop stops after this batch */
+    bool kill_and_leave; /* SIGTERM with --kill-on-exit: leave once the container is gone */
+};
+
+/* Sets up everything but the loop: signal handling, runtime, socket. On failure nothing is
+ * left behind (no socket). */
+int tether_shim_init(struct tether_shim *shim, struct tether_error *err);
+/* Runs the loop until shutdown or a terminating signal. */
+int tether_shim_run(struct tether_shim *shim, struct tether_error *err);
+/* Releases everything, removes the socket. */
+void tether_shim_fini(struct tether_shim *shim);
+
+/* Called by the methods once a `shutdown` was answered. */
+void tether_shim_leave(struct tether_shim *shim);
+
+/* Line handler given to the server (methods.c). */
+void tether_methods_dispatch(void *opaque, struct tether_conn *conn, char *line, size_t len);
+/* A connection went away (methods.c). */
+void tether_methods_conn_gone(void *opaque, struct tether_conn *conn);
+/* Pushes a new event to subscribed connections (methods.c). */
+void tether_methods_on_event(void *opaque, const struct tether_event *ev);
+
+#endif
