@@ -1,0 +1,76 @@
+/* tetherctl, the command line client of tether-shim: what its subcommands share. Each
+ * subcommand is one ctl_cmd_* function taking the parsed command line and returning the
+ * process exit status; only main() exits. */
+#ifndef TETHER_TETHERCTL_H
+#define TETHER_TETHERCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <tether/client.h>
+#include <tether/error.h>
+
+/* Exit statuses of tetherctl itself; run and wait exit with the container's status and use
+ * CTL_EXIT_RUN_FAILED when they fail themselves (the container's status can be 1 or 2). */
+enum ctl_exit {
+    CTL_EXIT_OK = 0,
+    CTL_EXIT_FAILED = 1,
+    CTL_EXIT_USAGE = 2,
+    CTL_EXIT_RUN_FAILED = 125,
+};
+
+#define CTL_DEFAULT_STATE_DIR "/run/tether"
+
+/* The parsed command line. */
+struct ctl {
+    const char *state_dir;
+    const char *socket; /* --socket, or NULL for <state-dir>/<id>/shim.sock */
+    bool json;
+    const char *bundle;
+    const char *runtime;
+    const char *runtime_root;
+    bool events;
+    bool all;
+    bool force;
+    int64_t since;
+    const char *id; /* first operand, when the command takes one */
+    int argc;       /* operands after the command name, the id included */
+    char **argv;
+};
+
+int ctl_cmd_run(struct ctl *ctl);
+int ctl_cmd_create(struct ctl *ctl);
+int ctl_cmd_start(struct ctl *ctl);
+int ctl_cmd_state(struct ctl *ctl);
+int ctl_cmd_kill(struct ctl *ctl);
+int ctl_cmd_wait(struct ctl *ctl);
+int ctl_cmd_ps(struct ctl *ctl);
+int ctl_cmd_events(struct ctl *ctl);
+int ctl_cmd_delete(struct ctl *ctl);
+int ctl_cmd_shutdown(struct ctl *ctl);
+int ctl_cmd_version(struct ctl *ctl);
+int ctl_cmd_ls(struct ctl *ctl);
+
+/* Prints "tetherctl: <msg>" on stderr and returns status. */
+int ctl_fail(const struct tether_error *err, int status);
+/* Prints "tetherctl: <formatted>" on stderr and returns CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Connects to the shim of ctl->id (or ctl->socket). */
+struct tether_client *ctl_connect(const struct ctl *ctl, struct tether_error *err);
+/* Connects and calls one method; NULL with err set on failure. */
+json_t *ctl_call_once(const struct ctl *ctl, const char *method, json_t *params,
+                      struct tether_error *err);
+
+/* A command's result: compact JSON with --json, else aligned "key: value" lines (nested
+ * objects flattened to dotted keys; an empty object prints nothing). */
+void ctl_print_result(const struct ctl *ctl, json_t *result);
+/* One event notification's params: a JSON line with --json, else
+ * "SEQ TIMESTAMP TOPIC key=value...". Flushes stdout. */
+void ctl_print_event(const struct ctl *ctl, json_t *notification);
+/* Container exit status as a process exit status (0..255). */
+int ctl_exit_status(json_t *result);
+
+#endif
