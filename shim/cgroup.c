@@ -293,8 +293,8 @@ static int proc_find(const char *text, const char *controller, struct proc_line 
 }
 
 /* dir = mount + path (path "/" is the mount itself). */
-static int make_dir(char *dir, size_t size, const char *mount, const struct proc_line *pl,
-                    struct tether_error *err)
+static int cgroup_dir(char *dir, size_t size, const char *mount, const struct proc_line *pl,
+                      struct tether_error *err)
 {
     size_t plen = pl->path_len == 1 ? 0 : pl->path_len;
     int n = snprintf(dir, size, "%s%.*s", mount, (int)plen, pl->path);
@@ -324,7 +324,7 @@ static int find_v1(struct tether_cgroup_ctl *ctl, const char *root, const char *
         if (n < 0 || (size_t)n >= sizeof(mount) || !is_dir(mount))
             return 0;
     }
-    if (make_dir(ctl->dir, sizeof(ctl->dir), mount, &pl, err) < 0)
+    if (cgroup_dir(ctl->dir, sizeof(ctl->dir), mount, &pl, err) < 0)
         return -1;
     ctl->version = TETHER_CGROUP_V1;
     return 1;
@@ -349,7 +349,7 @@ static int find_v2(struct tether_cgroup_ctl *ctl, const char *root, const char *
         return -1;
     else if (!is_dir(mount))
         return 0;
-    if (make_dir(ctl->dir, sizeof(ctl->dir), mount, &pl, err) < 0)
+    if (cgroup_dir(ctl->dir, sizeof(ctl->dir), mount, &pl, err) < 0)
         return -1;
     ctl->version = TETHER_CGROUP_V2;
     return 1;
@@ -569,7 +569,6 @@ int tether_cgroup_oom_watch(struct tether_cgroup *cg, struct tether_error *err)
 static int oom_check_v1(struct tether_cgroup *cg, uint64_t *events, bool *ended,
                         struct tether_error *err)
 {
-    char path[PATH_MAX];
     uint64_t count = 0;
 
     for (;;) {
@@ -588,6 +587,8 @@ static int oom_check_v1(struct tether_cgroup *cg, uint64_t *events, bool *ended,
     /* The kernel also signals every registered eventfd once when the cgroup is removed
      * (memcg css offline); the cgroup's files are gone by then. */
     if (count > 0) {
+        char path[PATH_MAX];
+
         if (path_join(path, sizeof(path), cg->memory.dir, "memory.oom_control", err) < 0)
             return -1;
         if (access(path, F_OK) < 0 && errno == ENOENT) {
