@@ -28,7 +28,7 @@
 
 /* The integration tests link only the harness library (client and runtime), not the
  * shim's module library, so the module under test is compiled in here. */
-#include "../../shim/cgroup.c"
+#include "cgroup.h"
 
 #define MIB            (1024 * 1024)
 #define TOUCH_SIZE     (20 * MIB)
