@@ -469,6 +469,18 @@ static int make_input_memfd(const char *input, size_t len, struct tether_error *
     return steal_fd(fd);
 }
 
+static int check_bundle(const char *bundle, struct tether_error *err)
+{
+    struct stat st;
+
+    if (stat(bundle, &st) < 0)
+        return tether_error_setk(err, errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_INTERNAL,
+                                 errno, "bundle %s", bundle);
+    if (!S_ISDIR(st.st_mode))
+        return tether_error_setk(err, TETHER_ERR_INVALID, ENOTDIR, "bundle %s", bundle);
+    return 0;
+}
+
 int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
                          const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
                          struct tether_error *err)
@@ -487,10 +499,14 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
     cmd->pid = 0;
     cmd->out_fd = cmd->err_fd = cmd->log_fd = -1;
 
-    if (op != TETHER_RT_VERSION && (log_fd = make_memfd("tether-runtime-log", err)) < 0)
+    if (tether_runtime_build_argv(rt, op, args, op != TETHER_RT_VERSION ? RUNTIME_LOG_PATH : NULL,
+                                  &argv, err) < 0)
         return -1;
-    if (tether_runtime_build_argv(rt, op, args, log_fd >= 0 ? RUNTIME_LOG_PATH : NULL, &argv, err) <
-        0)
+    /* crun reports a missing bundle before it opens --log, on a stderr that belongs to the
+     * container: check here so that both runtimes fail the same, readable way. */
+    if (op == TETHER_RT_CREATE && check_bundle(args->bundle, err) < 0)
+        return -1;
+    if (op != TETHER_RT_VERSION && (log_fd = make_memfd("tether-runtime-log", err)) < 0)
         return -1;
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0)
