@@ -24,7 +24,6 @@
 #define RUNTIME_LOG_PATH     "/proc/self/fd/3"
 #define RUNTIME_OUT_MAX      (4u << 20)  /* captured stdout (state, ps, version) */
 #define RUNTIME_TAIL_MAX     (64u << 10) /* how much of the log and stderr is searched */
-#define RUNTIME_ARGV_MAX     64u         /* own arguments, before args->extra */
 #define RUNTIME_EXTRA_MAX    256u
 #define RUNTIME_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -481,18 +480,54 @@ static int check_bundle(const char *bundle, struct tether_error *err)
     return 0;
 }
 
+/* Forks the child that execs plan->argv; returns its pid once it has become the runtime,
+ * or -1 (with the child reaped) when it could not. */
+static pid_t fork_runtime(const char *what, struct child_plan *plan, struct tether_error *err)
+{
+    cleanup_close int report_rd = -1, report_wr = -1;
+    struct child_failure failure;
+    sigset_t all, old;
+    int pipefd[2];
+    pid_t pid;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return tether_error_set(err, errno, "pipe2");
+    report_rd = pipefd[0];
+    report_wr = pipefd[1];
+    plan->report_fd = report_wr;
+    plan->parent = getpid();
+
+    /* No handler of the caller may run in the child between fork and exec. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child_exec(plan);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return tether_error_set(err, errno, "fork %s", plan->argv[0]);
+
+    close(steal_fd(report_wr));
+    if (!read_failure_report(report_rd, &failure))
+        return pid; /* the exec closed the pipe */
+    /* The child never became the runtime and has exited already: reap exactly that pid so
+     * the failure leaves no zombie behind for the caller. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (failure.stage < 0 || (size_t)failure.stage >= TETHER_ARRAY_SIZE(stage_names))
+        failure.stage = STAGE_EXEC;
+    return tether_error_set(err, failure.errnum, "runtime %s: %s %s", what,
+                            stage_names[failure.stage], plan->argv[0]);
+}
+
 int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
                          const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
                          struct tether_error *err)
 {
     bool own_stdio = op == TETHER_RT_CREATE || op == TETHER_RT_EXEC;
     cleanup_close int log_fd = -1, out_fd = -1, err_fd = -1, in_fd = -1, null_fd = -1;
-    cleanup_close int report_rd = -1, report_wr = -1;
     __attribute__((cleanup(argv_freep))) char **argv = NULL;
     struct child_plan plan = {0};
-    struct child_failure failure;
-    sigset_t all, old;
-    int pipefd[2];
     pid_t pid;
 
     cmd->op = op;
@@ -529,35 +564,9 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
     plan.fds[3] = log_fd;
     plan.argv = argv;
 
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return tether_error_set(err, errno, "pipe2");
-    report_rd = pipefd[0];
-    report_wr = pipefd[1];
-    plan.report_fd = report_wr;
-    plan.parent = getpid();
-
-    /* No handler of the caller may run in the child between fork and exec. */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0)
-        child_exec(&plan);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pid = fork_runtime(op_name(op), &plan, err);
     if (pid < 0)
-        return tether_error_set(err, errno, "fork %s", rt->path);
-
-    close(steal_fd(report_wr));
-    if (read_failure_report(report_rd, &failure)) {
-        /* The child never became the runtime and has exited already: reap exactly that
-         * pid so the failure leaves no zombie behind for the caller. */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (failure.stage < 0 || (size_t)failure.stage >= TETHER_ARRAY_SIZE(stage_names))
-            failure.stage = STAGE_EXEC;
-        return tether_error_set(err, failure.errnum, "runtime %s: %s %s", op_name(op),
-                                stage_names[failure.stage], rt->path);
-    }
-
+        return -1;
     cmd->pid = pid;
     cmd->log_fd = steal_fd(log_fd);
     cmd->out_fd = steal_fd(out_fd);
