@@ -147,7 +147,7 @@ static bool crun_probe(const struct th_env *env, char *why, size_t len)
     struct tether_runtime rt;
     struct tether_runtime_args args;
     struct tether_error err = {0};
-    char bundle[PATH_MAX], root[PATH_MAX], pidfile[PATH_MAX];
+    char bundle[PATH_MAX], root[PATH_MAX], pidfile[PATH_MAX], id[64];
     cleanup_free char *pidtext = NULL;
     bool ok;
 
@@ -158,8 +158,10 @@ static bool crun_probe(const struct th_env *env, char *why, size_t len)
         return false;
     }
     th_make_bundle(env, "crun-probe", args_true, bundle, sizeof(bundle));
+    /* The id names the container's cgroups too: unique to this process. */
+    snprintf(id, sizeof(id), "crun-probe-%d", (int)getpid());
     tether_runtime_args_init(&args);
-    args.id = "crun-probe";
+    args.id = id;
     args.bundle = bundle;
     args.pid_file = pidfile;
     ok = tether_runtime_run(&rt, TETHER_RT_CREATE, &args, NULL, &err) == 0 &&
@@ -203,8 +205,10 @@ const char *th_bin(const char *name)
     for (i = 0; i < TH_BIN_SLOTS && slots[i].name != NULL; i++)
         if (strcmp(slots[i].name, name) == 0)
             return slots[i].path;
-    if (i == TH_BIN_SLOTS)
+    if (i == TH_BIN_SLOTS) {
         fail_msg("th_bin: more than %d binaries", TH_BIN_SLOTS);
+        return "";
+    }
     slots[i].name = xstrdup(name);
     slots[i].path = xasprintf("%s/%s", dir, name);
     return slots[i].path;

@@ -48,6 +48,13 @@ static void join_path(char *buf, size_t len, const char *dir, const char *name)
         fail_msg("path %s/%s too long", dir, name);
 }
 
+/* Container ids name cgroups too, which every runtime root shares: make them unique to
+ * this process so that tests running side by side never meet. */
+static void set_id(struct fixture *f, const char *name)
+{
+    snprintf(f->id, sizeof(f->id), "it-rt-%d-%s", (int)getpid(), name);
+}
+
 static int fixture_setup(void **state)
 {
     struct fixture *f = xzalloc(sizeof(*f));
@@ -169,7 +176,7 @@ static void create_container(struct fixture *f, const char *id, const char *cons
     struct tether_runtime_args args;
     int pipefd[2];
 
-    snprintf(f->id, sizeof(f->id), "%s", id);
+    set_id(f, id);
     th_make_bundle(&f->env, id, argv, f->bundle, sizeof(f->bundle));
     {
         char name[80];
@@ -270,7 +277,7 @@ static void test_lifecycle_term(void **state)
     struct tether_error err = {0};
     int pipefd[2], status;
 
-    snprintf(f->id, sizeof(f->id), "life");
+    set_id(f, "life");
     th_make_bundle(&f->env, f->id, argv, f->bundle, sizeof(f->bundle));
     join_path(f->pid_file, sizeof(f->pid_file), f->env.dir, "life.pid");
     assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
@@ -537,7 +544,7 @@ static void test_missing_executable(void **state)
     char pid_file[PATH_MAX];
     int pipefd[2];
 
-    snprintf(f->id, sizeof(f->id), "missing");
+    set_id(f, "missing");
     th_make_bundle(&f->env, f->id, argv, f->bundle, sizeof(f->bundle));
     join_path(pid_file, sizeof(pid_file), f->env.dir, "missing.pid");
     /* runc writes the error to the container's stderr: the test sees it only through the
