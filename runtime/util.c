@@ -115,8 +115,7 @@ int tether_write_all(int fd, const void *buf, size_t len, struct tether_error *e
     return 0;
 }
 
-static int read_fd_to_end(int fd, size_t max, char **out, size_t *len_out,
-                          struct tether_error *err)
+static int read_fd_to_end(int fd, size_t max, char **out, size_t *len_out, struct tether_error *err)
 {
     size_t cap = 4096, len = 0;
     char *buf = xmalloc(cap);
@@ -212,14 +211,14 @@ static const struct {
     int sig;
     const char *name;
 } signal_names[] = {
-    {SIGHUP, "HUP"},     {SIGINT, "INT"},     {SIGQUIT, "QUIT"},     {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"},   {SIGABRT, "ABRT"},   {SIGBUS, "BUS"},       {SIGFPE, "FPE"},
-    {SIGKILL, "KILL"},   {SIGUSR1, "USR1"},   {SIGSEGV, "SEGV"},     {SIGUSR2, "USR2"},
-    {SIGPIPE, "PIPE"},   {SIGALRM, "ALRM"},   {SIGTERM, "TERM"},     {SIGSTKFLT, "STKFLT"},
-    {SIGCHLD, "CHLD"},   {SIGCONT, "CONT"},   {SIGSTOP, "STOP"},     {SIGTSTP, "TSTP"},
-    {SIGTTIN, "TTIN"},   {SIGTTOU, "TTOU"},   {SIGURG, "URG"},       {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"},   {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},   {SIGWINCH, "WINCH"},
-    {SIGIO, "IO"},       {SIGPWR, "PWR"},     {SIGSYS, "SYS"},
+    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
+    {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},   {SIGFPE, "FPE"},
+    {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"}, {SIGUSR2, "USR2"},
+    {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"},     {SIGTERM, "TERM"}, {SIGSTKFLT, "STKFLT"},
+    {SIGCHLD, "CHLD"}, {SIGCONT, "CONT"},     {SIGSTOP, "STOP"}, {SIGTSTP, "TSTP"},
+    {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"},     {SIGURG, "URG"},   {SIGXCPU, "XCPU"},
+    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"}, {SIGWINCH, "WINCH"},
+    {SIGIO, "IO"},     {SIGPWR, "PWR"},       {SIGSYS, "SYS"},
 };
 
 int tether_signal_parse(const char *s)
@@ -288,4 +287,86 @@ int tether_set_nonblock(int fd, struct tether_error *err)
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return tether_error_set(err, errno, "fcntl O_NONBLOCK");
     return 0;
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *tether_base64_encode(const void *data, size_t len, size_t *out_len)
+{
+    const unsigned char *in = data;
+    size_t n = 4 * ((len + 2) / 3), i, o = 0;
+    char *out = xmalloc(n + 1);
+
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64_alphabet[v >> 18];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = b64_alphabet[v >> 18];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return out;
+}
+
+size_t tether_base64_decoded_max(size_t len)
+{
+    return (len / 4 + 1) * 3;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+ssize_t tether_base64_decode(const char *text, size_t len, void *out)
+{
+    unsigned char *o = out;
+    size_t i, n = 0;
+
+    if (len % 4 != 0)
+        return -1;
+    for (i = 0; i < len; i += 4) {
+        int a = b64_value((unsigned char)text[i]), b = b64_value((unsigned char)text[i + 1]);
+        bool last = i + 4 == len;
+        int c, d;
+        if (a < 0 || b < 0)
+            return -1;
+        o[n++] = (unsigned char)(a << 2 | b >> 4);
+        if (last && text[i + 2] == '=') {
+            if (text[i + 3] != '=')
+                return -1;
+            break;
+        }
+        c = b64_value((unsigned char)text[i + 2]);
+        if (c < 0)
+            return -1;
+        o[n++] = (unsigned char)((b & 15) << 4 | c >> 2);
+        if (last && text[i + 3] == '=')
+            break;
+        d = b64_value((unsigned char)text[i + 3]);
+        if (d < 0)
+            return -1;
+        o[n++] = (unsigned char)((c & 3) << 6 | d);
+    }
+    return (ssize_t)n;
 }

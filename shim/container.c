@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <tether/util.h>
@@ -9,29 +10,157 @@
 #include "container.h"
 
 #define X (-1)
-/* next state for each (state, event); X = not allowed. */
+/* The next state for each (state, event); X = the event is not allowed. The init's exit
+ * is allowed everywhere a process exists. */
 static const signed char transitions[TETHER_CTR_STATE_COUNT][TETHER_CTR_EV_COUNT] = {
-    /*                 CREATE               CREATED            CREATE_FAILED    START
-                       STARTED              START_FAILED       EXIT               DELETE
-                       DELETED */
-    [TETHER_CTR_NEW] = {TETHER_CTR_CREATING, X, X, X, X, X, X, X, X},
-    [TETHER_CTR_CREATING] = {X, TETHER_CTR_CREATED, TETHER_CTR_NEW, X, X, X, TETHER_CTR_STOPPED, X,
-                             X},
-    [TETHER_CTR_CREATED] = {X, X, X, TETHER_CTR_STARTING, X, X, TETHER_CTR_STOPPED,
-                            TETHER_CTR_DELETING, X},
-    [TETHER_CTR_STARTING] = {X, X, X, X, TETHER_CTR_RUNNING, TETHER_CTR_CREATED, TETHER_CTR_STOPPED,
-                             X, X},
-    [TETHER_CTR_RUNNING] = {X, X, X, X, X, X, TETHER_CTR_STOPPED, TETHER_CTR_DELETING, X},
-    [TETHER_CTR_STOPPED] = {X, X, X, X, X, X, X, TETHER_CTR_DELETING, X},
-    [TETHER_CTR_DELETING] = {X, X, X, X, X, X, TETHER_CTR_DELETING, X, TETHER_CTR_NEW},
+    [TETHER_CTR_NEW] = {[TETHER_CTR_EV_CREATE] = TETHER_CTR_CREATING,
+                        [TETHER_CTR_EV_CREATED] = X,
+                        [TETHER_CTR_EV_CREATE_FAILED] = X,
+                        [TETHER_CTR_EV_START] = X,
+                        [TETHER_CTR_EV_STARTED] = X,
+                        [TETHER_CTR_EV_START_FAILED] = X,
+                        [TETHER_CTR_EV_PAUSE] = X,
+                        [TETHER_CTR_EV_PAUSED] = X,
+                        [TETHER_CTR_EV_RESUME] = X,
+                        [TETHER_CTR_EV_RESUMED] = X,
+                        [TETHER_CTR_EV_EXIT] = X,
+                        [TETHER_CTR_EV_DELETE] = X,
+                        [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_CREATING] = {[TETHER_CTR_EV_CREATE] = X,
+                             [TETHER_CTR_EV_CREATED] = TETHER_CTR_CREATED,
+                             [TETHER_CTR_EV_CREATE_FAILED] = TETHER_CTR_NEW,
+                             [TETHER_CTR_EV_START] = X,
+                             [TETHER_CTR_EV_STARTED] = X,
+                             [TETHER_CTR_EV_START_FAILED] = X,
+                             [TETHER_CTR_EV_PAUSE] = X,
+                             [TETHER_CTR_EV_PAUSED] = X,
+                             [TETHER_CTR_EV_RESUME] = X,
+                             [TETHER_CTR_EV_RESUMED] = X,
+                             [TETHER_CTR_EV_EXIT] = X,
+                             [TETHER_CTR_EV_DELETE] = X,
+                             [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_CREATED] = {[TETHER_CTR_EV_CREATE] = X,
+                            [TETHER_CTR_EV_CREATED] = X,
+                            [TETHER_CTR_EV_CREATE_FAILED] = X,
+                            [TETHER_CTR_EV_START] = TETHER_CTR_STARTING,
+                            [TETHER_CTR_EV_STARTED] = X,
+                            [TETHER_CTR_EV_START_FAILED] = X,
+                            [TETHER_CTR_EV_PAUSE] = X,
+                            [TETHER_CTR_EV_PAUSED] = X,
+                            [TETHER_CTR_EV_RESUME] = X,
+                            [TETHER_CTR_EV_RESUMED] = X,
+                            [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
+                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
+                            [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_STARTING] = {[TETHER_CTR_EV_CREATE] = X,
+                             [TETHER_CTR_EV_CREATED] = X,
+                             [TETHER_CTR_EV_CREATE_FAILED] = X,
+                             [TETHER_CTR_EV_START] = X,
+                             [TETHER_CTR_EV_STARTED] = TETHER_CTR_RUNNING,
+                             [TETHER_CTR_EV_START_FAILED] = TETHER_CTR_CREATED,
+                             [TETHER_CTR_EV_PAUSE] = X,
+                             [TETHER_CTR_EV_PAUSED] = X,
+                             [TETHER_CTR_EV_RESUME] = X,
+                             [TETHER_CTR_EV_RESUMED] = X,
+                             [TETHER_CTR_EV_EXIT] = X,
+                             [TETHER_CTR_EV_DELETE] = X,
+                             [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_RUNNING] = {[TETHER_CTR_EV_CREATE] = X,
+                            [TETHER_CTR_EV_CREATED] = X,
+                            [TETHER_CTR_EV_CREATE_FAILED] = X,
+                            [TETHER_CTR_EV_START] = X,
+                            [TETHER_CTR_EV_STARTED] = X,
+                            [TETHER_CTR_EV_START_FAILED] = X,
+                            [TETHER_CTR_EV_PAUSE] = TETHER_CTR_PAUSING,
+                            [TETHER_CTR_EV_PAUSED] = X,
+                            [TETHER_CTR_EV_RESUME] = X,
+                            [TETHER_CTR_EV_RESUMED] = X,
+                            [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
+                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
+                            [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_PAUSING] = {[TETHER_CTR_EV_CREATE] = X,
+                            [TETHER_CTR_EV_CREATED] = X,
+                            [TETHER_CTR_EV_CREATE_FAILED] = X,
+                            [TETHER_CTR_EV_START] = X,
+                            [TETHER_CTR_EV_STARTED] = X,
+                            [TETHER_CTR_EV_START_FAILED] = X,
+                            [TETHER_CTR_EV_PAUSE] = X,
+                            [TETHER_CTR_EV_PAUSED] = TETHER_CTR_PAUSED,
+                            [TETHER_CTR_EV_RESUME] = X,
+                            [TETHER_CTR_EV_RESUMED] = TETHER_CTR_RUNNING,
+                            [TETHER_CTR_EV_EXIT] = X,
+                            [TETHER_CTR_EV_DELETE] = X,
+                            [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_PAUSED] = {[TETHER_CTR_EV_CREATE] = X,
+                           [TETHER_CTR_EV_CREATED] = X,
+                           [TETHER_CTR_EV_CREATE_FAILED] = X,
+                           [TETHER_CTR_EV_START] = X,
+                           [TETHER_CTR_EV_STARTED] = X,
+                           [TETHER_CTR_EV_START_FAILED] = X,
+                           [TETHER_CTR_EV_PAUSE] = X,
+                           [TETHER_CTR_EV_PAUSED] = X,
+                           [TETHER_CTR_EV_RESUME] = TETHER_CTR_RESUMING,
+                           [TETHER_CTR_EV_RESUMED] = X,
+                           [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
+                           [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
+                           [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_RESUMING] = {[TETHER_CTR_EV_CREATE] = X,
+                             [TETHER_CTR_EV_CREATED] = X,
+                             [TETHER_CTR_EV_CREATE_FAILED] = X,
+                             [TETHER_CTR_EV_START] = X,
+                             [TETHER_CTR_EV_STARTED] = X,
+                             [TETHER_CTR_EV_START_FAILED] = X,
+                             [TETHER_CTR_EV_PAUSE] = X,
+                             [TETHER_CTR_EV_PAUSED] = TETHER_CTR_PAUSED,
+                             [TETHER_CTR_EV_RESUME] = X,
+                             [TETHER_CTR_EV_RESUMED] = TETHER_CTR_RUNNING,
+                             [TETHER_CTR_EV_EXIT] = X,
+                             [TETHER_CTR_EV_DELETE] = X,
+                             [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_STOPPED] = {[TETHER_CTR_EV_CREATE] = X,
+                            [TETHER_CTR_EV_CREATED] = X,
+                            [TETHER_CTR_EV_CREATE_FAILED] = X,
+                            [TETHER_CTR_EV_START] = X,
+                            [TETHER_CTR_EV_STARTED] = X,
+                            [TETHER_CTR_EV_START_FAILED] = X,
+                            [TETHER_CTR_EV_PAUSE] = X,
+                            [TETHER_CTR_EV_PAUSED] = X,
+                            [TETHER_CTR_EV_RESUME] = X,
+                            [TETHER_CTR_EV_RESUMED] = X,
+                            [TETHER_CTR_EV_EXIT] = X,
+                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
+                            [TETHER_CTR_EV_DELETED] = X},
+    [TETHER_CTR_DELETING] = {[TETHER_CTR_EV_CREATE] = X,
+                             [TETHER_CTR_EV_CREATED] = X,
+                             [TETHER_CTR_EV_CREATE_FAILED] = X,
+                             [TETHER_CTR_EV_START] = X,
+                             [TETHER_CTR_EV_STARTED] = X,
+                             [TETHER_CTR_EV_START_FAILED] = X,
+                             [TETHER_CTR_EV_PAUSE] = X,
+                             [TETHER_CTR_EV_PAUSED] = X,
+                             [TETHER_CTR_EV_RESUME] = X,
+                             [TETHER_CTR_EV_RESUMED] = X,
+                             [TETHER_CTR_EV_EXIT] = TETHER_CTR_DELETING,
+                             [TETHER_CTR_EV_DELETE] = X,
+                             [TETHER_CTR_EV_DELETED] = TETHER_CTR_NEW},
 };
 #undef X
 
 static const char *const state_names[TETHER_CTR_STATE_COUNT] = {
-    [TETHER_CTR_NEW] = "new",          [TETHER_CTR_CREATING] = "creating",
-    [TETHER_CTR_CREATED] = "created",  [TETHER_CTR_STARTING] = "created",
-    [TETHER_CTR_RUNNING] = "running",  [TETHER_CTR_STOPPED] = "stopped",
-    [TETHER_CTR_DELETING] = "stopped",
+    [TETHER_CTR_NEW] = "new",         [TETHER_CTR_CREATING] = "creating",
+    [TETHER_CTR_CREATED] = "created", [TETHER_CTR_STARTING] = "starting",
+    [TETHER_CTR_RUNNING] = "running", [TETHER_CTR_PAUSING] = "pausing",
+    [TETHER_CTR_PAUSED] = "paused",   [TETHER_CTR_RESUMING] = "resuming",
+    [TETHER_CTR_STOPPED] = "stopped", [TETHER_CTR_DELETING] = "deleting",
+};
+
+/* What the protocol shows: transient states look like the state they leave. */
+static const char *const status_names[TETHER_CTR_STATE_COUNT] = {
+    [TETHER_CTR_NEW] = "unknown",     [TETHER_CTR_CREATING] = "creating",
+    [TETHER_CTR_CREATED] = "created", [TETHER_CTR_STARTING] = "created",
+    [TETHER_CTR_RUNNING] = "running", [TETHER_CTR_PAUSING] = "running",
+    [TETHER_CTR_PAUSED] = "paused",   [TETHER_CTR_RESUMING] = "paused",
+    [TETHER_CTR_STOPPED] = "stopped", [TETHER_CTR_DELETING] = "stopped",
 };
 
 int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_event ev)
@@ -43,21 +172,29 @@ int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_eve
 
 const char *tether_container_status(const struct tether_container *ctr)
 {
-    if (ctr->state == TETHER_CTR_DELETING && !ctr->exited)
-        return state_names[ctr->before_delete];
-    return state_names[ctr->state];
+    if (ctr->init.exit_announced)
+        return "stopped";
+    if (ctr->state == TETHER_CTR_DELETING)
+        return status_names[ctr->before_delete];
+    return status_names[ctr->state];
 }
 
-/* Refuses an event the current state does not allow, with the protocol's invalid-state
- * error. */
+/* Refuses what the current state does not allow with the protocol's errors: not found
+ * before create, invalid state otherwise. */
+static int refuse(const struct tether_container *ctr, const char *what, struct tether_error *err)
+{
+    if (ctr->state == TETHER_CTR_NEW)
+        return tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0,
+                                 "cannot %s container %s: it is not created", what, ctr->env.id);
+    return tether_error_setk(err, TETHER_ERR_STATE, 0, "cannot %s container %s: it is %s", what,
+                             ctr->env.id, state_names[ctr->state]);
+}
+
 static int check_event(const struct tether_container *ctr, enum tether_ctr_event ev,
                        const char *what, struct tether_error *err)
 {
     if (tether_container_next_state(ctr->state, ev) < 0)
-        return tether_error_setk(
-            err, ctr->state == TETHER_CTR_NEW ? TETHER_ERR_NOT_FOUND : TETHER_ERR_STATE, 0,
-            "cannot %s container %s: it is %s", what, ctr->env.id,
-            ctr->state == TETHER_CTR_NEW ? "not created" : tether_container_status(ctr));
+        return refuse(ctr, what, err);
     return 0;
 }
 
@@ -76,7 +213,7 @@ static void transition(struct tether_container *ctr, enum tether_ctr_event ev)
     ctr->state = (enum tether_ctr_state)next;
 }
 
-static void publish(struct tether_container *ctr, const char *topic, json_t *fields)
+void tether_container_publish(struct tether_container *ctr, const char *topic, json_t *fields)
 {
     const struct tether_event *ev =
         tether_events_publish(ctr->env.events, topic, ctr->env.id, fields);
@@ -90,14 +227,6 @@ static json_t *pid_result(pid_t pid)
     return json_pack("{s:i}", "pid", (int)pid);
 }
 
-static json_t *exit_json(const struct tether_container *ctr)
-{
-    json_t *obj = json_object();
-
-    tether_exit_to_json(&ctr->exit, obj);
-    return obj;
-}
-
 static void init_exited(struct tether_child *child, int status, const struct timespec *at);
 
 void tether_container_init(struct tether_container *ctr, const struct tether_ctr_env *env)
@@ -105,17 +234,28 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
     memset(ctr, 0, sizeof(*ctr));
     ctr->env = *env;
     ctr->state = TETHER_CTR_NEW;
-    ctr->init.exited = init_exited;
     ctr->exit_path = xasprintf("%s/exit.json", env->dir);
-    tether_io_init(&ctr->io, env->log, env->loop);
+    ctr->oom_src.fd = -1;
+    tether_cgroup_init(&ctr->cg);
+    tether_process_init(&ctr->init, ctr, NULL, init_exited);
 }
 
-static void fail_calls(struct tether_call **list, const struct tether_error *err)
+static void oom_stop(struct tether_container *ctr)
 {
-    while (*list != NULL) {
-        struct tether_call *call = *list;
-        *list = call->next;
-        tether_call_fail(call, err);
+    if (ctr->oom_src.fd >= 0) {
+        tether_loop_remove(ctr->env.loop, &ctr->oom_src);
+        ctr->oom_src.fd = -1;
+    }
+    tether_cgroup_close(&ctr->cg);
+}
+
+static void free_execs(struct tether_container *ctr)
+{
+    while (ctr->execs != NULL) {
+        struct tether_process *p = ctr->execs;
+        ctr->execs = p->next;
+        tether_process_fini(p);
+        free(p);
     }
 }
 
@@ -125,35 +265,44 @@ void tether_container_fini(struct tether_container *ctr)
 
     tether_error_setk(&err, TETHER_ERR_STATE, 0, "the shim is shutting down");
     tether_job_abort_all(ctr->env.reaper, &ctr->jobs);
-    fail_calls(&ctr->waiters, &err);
     if (ctr->delete_call != NULL) {
         struct tether_call *call = ctr->delete_call;
         ctr->delete_call = NULL;
         tether_call_fail(call, &err);
     }
-    tether_reaper_unwatch(ctr->env.reaper, &ctr->init);
-    tether_io_close(&ctr->io);
+    free_execs(ctr);
+    tether_process_fini(&ctr->init);
+    oom_stop(ctr);
     free(ctr->exit_path);
     ctr->exit_path = NULL;
 }
 
+struct tether_process *tether_container_process(struct tether_container *ctr, const char *exec_id,
+                                                struct tether_error *err)
+{
+    struct tether_process *p;
+
+    if (ctr->state == TETHER_CTR_NEW) {
+        tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "container %s is not created", ctr->env.id);
+        return NULL;
+    }
+    if (exec_id == NULL)
+        return &ctr->init;
+    for (p = ctr->execs; p != NULL; p = p->next)
+        if (strcmp(p->exec_id, exec_id) == 0)
+            return p;
+    tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "no exec %s in container %s", exec_id,
+                      ctr->env.id);
+    return NULL;
+}
+
 void tether_container_cancel(struct tether_container *ctr, uint64_t owner)
 {
-    struct tether_call **pp = &ctr->waiters;
+    struct tether_process *p;
 
-    /* Only waits are dropped: an operation in flight completes whether or not anyone is
-     * left to hear the answer. */
-    while (*pp != NULL) {
-        struct tether_call *call = *pp;
-        if (call->owner == owner) {
-            struct tether_error err = {0};
-            *pp = call->next;
-            tether_error_setk(&err, TETHER_ERR_STATE, 0, "client gone");
-            tether_call_fail(call, &err);
-        } else {
-            pp = &call->next;
-        }
-    }
+    tether_process_cancel(&ctr->init, owner);
+    for (p = ctr->execs; p != NULL; p = p->next)
+        tether_process_cancel(p, owner);
 }
 
 static struct tether_job *spawn(struct tether_container *ctr, enum tether_runtime_op op,
@@ -168,57 +317,154 @@ static struct tether_job *spawn(struct tether_container *ctr, enum tether_runtim
     return job;
 }
 
-/* ---- exit ---- */
+/* ---- the init's exit ---- */
 
 static void finish_delete(struct tether_container *ctr);
 
-/* The init exited and nothing holds its exit back any more: drain its output, persist
- * the status, then tell the world, in that order. */
-static void record_exit(struct tether_container *ctr)
+static bool execs_starting(const struct tether_container *ctr)
+{
+    const struct tether_process *p;
+
+    for (p = ctr->execs; p != NULL; p = p->next)
+        if (p->state == TETHER_PROC_STARTING)
+            return true;
+    return false;
+}
+
+static void persist_exit(struct tether_container *ctr)
 {
     struct tether_error err = {0};
-    struct tether_call *waiters = ctr->waiters;
 
-    tether_io_drain(&ctr->io);
-    if (tether_exit_write(&ctr->exit, ctr->exit_path, &err) < 0) {
+    if (tether_exit_write(&ctr->init.exit, ctr->exit_path, &err) < 0) {
         log_error(ctr->env.log, "cannot write exit status: %s (kept in memory)", err.msg);
-        ctr->exit_write_pending = true;
-    } else {
-        ctr->exit_write_pending = false;
+        ctr->exit_persisted = false;
+        return;
     }
-    log_info(ctr->env.log, "container %s exited with status %d", ctr->env.id,
-             ctr->exit.exit_status);
-    transition(ctr, TETHER_CTR_EV_EXIT);
-    json_t *fields = exit_json(ctr);
-    json_object_set_new(fields, "pid", json_integer(ctr->pid));
-    publish(ctr, "exit", fields);
+    ctr->exit_persisted = true;
+}
 
-    ctr->waiters = NULL;
-    while (waiters != NULL) {
-        struct tether_call *call = waiters;
-        waiters = call->next;
-        tether_call_ok(call, exit_json(ctr));
-    }
+/* Announces the init's exit once nothing must come before it: the create or start event
+ * (their runtime commands are still running) and the exec_start of execs being started
+ * (their exits, reaped before the init's, must be published first). The status is
+ * persisted before anything is told. */
+static void announce_init_exit(struct tether_container *ctr)
+{
+    struct tether_process *p = &ctr->init;
+
+    if (!p->exited || p->exit_announced)
+        return;
+    if (ctr->state == TETHER_CTR_CREATING || ctr->state == TETHER_CTR_STARTING ||
+        ctr->state == TETHER_CTR_PAUSING || ctr->state == TETHER_CTR_RESUMING ||
+        execs_starting(ctr))
+        return;
+    persist_exit(ctr);
+    log_info(ctr->env.log, "container %s exited with status %d", ctr->env.id, p->exit.exit_status);
+    transition(ctr, TETHER_CTR_EV_EXIT);
+    tether_process_announce_exit(p);
     if (ctr->state == TETHER_CTR_DELETING && ctr->delete_done)
         finish_delete(ctr);
 }
 
+void tether_container_exec_settled(struct tether_container *ctr)
+{
+    announce_init_exit(ctr);
+}
+
 static void init_exited(struct tether_child *child, int status, const struct timespec *at)
 {
-    struct tether_container *ctr = container_of(child, struct tether_container, init);
+    struct tether_process *p = container_of(child, struct tether_process, child);
+    struct tether_container *ctr = p->ctr;
+    bool killed = false;
 
-    tether_exit_from_wait(&ctr->exit, status, at);
-    ctr->exited = true;
-    if (ctr->state == TETHER_CTR_STARTING || ctr->state == TETHER_CTR_CREATING) {
-        /* The start (or create) event must come first: hold the exit until the runtime
-         * command reports. */
-        ctr->exit_deferred = true;
+    tether_exit_from_wait(&p->exit, status, at);
+    p->exited = true;
+    /* The kernel counts an OOM kill before it sends the SIGKILL. */
+    if (p->exit.signal == SIGKILL && tether_cgroup_oom_killed(&ctr->cg, &killed, NULL) == 0)
+        p->exit.oom_killed = killed;
+    announce_init_exit(ctr);
+}
+
+/* ---- OOM ---- */
+
+static void oom_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+{
+    struct tether_container *ctr = container_of(src, struct tether_container, oom_src);
+    struct tether_error err = {0};
+    unsigned n = 0;
+    bool ended = false;
+
+    (void)loop;
+    (void)revents;
+    if (tether_cgroup_oom_check(&ctr->cg, &n, &ended, &err) < 0) {
+        log_warn(ctr->env.log, "OOM watch: %s", err.msg);
+        ended = true;
+    }
+    while (n-- > 0) {
+        ctr->oom_events++;
+        log_warn(ctr->env.log, "container %s: out of memory", ctr->env.id);
+        tether_container_publish(ctr, "oom", json_pack("{s:i}", "pid", (int)ctr->init.pid));
+    }
+    if (ended) {
+        tether_loop_remove(ctr->env.loop, &ctr->oom_src);
+        ctr->oom_src.fd = -1;
+        tether_cgroup_oom_unwatch(&ctr->cg);
+    }
+}
+
+static void oom_start(struct tether_container *ctr)
+{
+    struct tether_error err = {0};
+    int fd;
+
+    if (tether_cgroup_open(&ctr->cg, ctr->init.pid, &err) < 0) {
+        log_warn(ctr->env.log, "no cgroup for stats and OOM events: %s", err.msg);
         return;
     }
-    record_exit(ctr);
+    fd = tether_cgroup_oom_watch(&ctr->cg, &err);
+    if (fd < 0) {
+        log_warn(ctr->env.log, "no OOM events: %s", err.msg);
+        return;
+    }
+    ctr->oom_src.fd = fd;
+    ctr->oom_src.events = EPOLLIN;
+    ctr->oom_src.cb = oom_cb;
+    ctr->oom_src.release = NULL;
+    if (tether_loop_add(ctr->env.loop, &ctr->oom_src, &err) < 0) {
+        log_warn(ctr->env.log, "no OOM events: %s", err.msg);
+        ctr->oom_src.fd = -1;
+        tether_cgroup_oom_unwatch(&ctr->cg);
+    }
 }
 
 /* ---- create ---- */
+
+/* Reads a pid file the runtime wrote. */
+static pid_t read_pid_file(const char *path, struct tether_error *err)
+{
+    cleanup_free char *text = NULL;
+    char *end;
+    long pid;
+
+    if (tether_read_file(path, 64, &text, NULL, err) < 0)
+        return -1;
+    errno = 0;
+    pid = strtol(text, &end, 10);
+    if (errno != 0 || pid <= 0 || pid > INT32_MAX || (*end != '\0' && *end != '\n'))
+        return tether_error_setk(err, TETHER_ERR_RUNTIME, 0, "runtime wrote a bad pid file %s",
+                                 path);
+    return (pid_t)pid;
+}
+
+/* A runtime command nobody waits for (cleanup after a failure). */
+static void cleanup_done(struct tether_job *job, int rc, const struct tether_error *err,
+                         const char *out)
+{
+    struct tether_container *ctr = job->data;
+
+    (void)out;
+    if (rc < 0)
+        log_warn(ctr->env.log, "cleanup: %s", err->msg);
+}
 
 static void create_done(struct tether_job *job, int rc, const struct tether_error *err,
                         const char *out)
@@ -227,40 +473,41 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     struct tether_call *call = job->call;
     struct tether_error perr = {0};
     cleanup_free char *pid_path = xasprintf("%s/init.pid", ctr->env.dir);
-    cleanup_free char *pid_text = NULL;
-    char *end;
-    long pid;
+    pid_t pid = -1;
 
     (void)out;
-    if (rc < 0) {
-        log_warn(ctr->env.log, "create failed: %s", err->msg);
-        tether_io_drain(&ctr->io);
-        tether_io_close(&ctr->io);
+    if (rc == 0 && (pid = read_pid_file(pid_path, &perr)) > 0 &&
+        tether_process_started(&ctr->init, &perr) < 0) {
+        /* The container exists but its terminal is lost: remove it. */
+        struct tether_runtime_args args;
+        tether_runtime_args_init(&args);
+        args.id = ctr->env.id;
+        args.force = true;
+        if (spawn(ctr, TETHER_RT_DELETE, &args, cleanup_done, NULL, NULL) == NULL)
+            log_warn(ctr->env.log, "cannot remove container %s", ctr->env.id);
+        pid = -1;
+    }
+    if (rc < 0 || pid <= 0) {
+        const struct tether_error *why = rc < 0 ? err : &perr;
+        log_warn(ctr->env.log, "create failed: %s", why->msg);
+        tether_io_drain(&ctr->init.io);
+        tether_io_close(&ctr->init.io);
+        tether_console_close(&ctr->init.console);
         transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
-        tether_call_fail(call, err);
+        tether_call_fail(call, why);
         return;
     }
-    if (tether_read_file(pid_path, 64, &pid_text, NULL, &perr) < 0 ||
-        (errno = 0, pid = strtol(pid_text, &end, 10),
-         errno != 0 || pid <= 0 || (*end != '\0' && *end != '\n'))) {
-        if (perr.kind == TETHER_ERR_NONE)
-            tether_error_setk(&perr, TETHER_ERR_RUNTIME, 0, "runtime wrote a bad pid file %s",
-                              pid_path);
-        log_error(ctr->env.log, "%s", perr.msg);
-        tether_io_close(&ctr->io);
-        transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
-        tether_call_fail(call, &perr);
-        return;
-    }
-    ctr->pid = (pid_t)pid;
-    ctr->init.pid = ctr->pid;
+    ctr->init.pid = pid;
+    ctr->init.child.pid = pid;
+    ctr->init.state = TETHER_PROC_RUNNING;
     transition(ctr, TETHER_CTR_EV_CREATED);
     log_info(ctr->env.log, "container %s created, init pid %d", ctr->env.id, (int)pid);
-    publish(ctr, "create", json_pack("{s:i}", "pid", (int)pid));
-    tether_call_ok(call, pid_result(ctr->pid));
+    oom_start(ctr);
+    tether_container_publish(ctr, "create", pid_result(pid));
+    tether_call_ok(call, pid_result(pid));
     /* The init can only have exited already if something killed it; adopt() then reports
      * that exit right away. */
-    tether_reaper_adopt(ctr->env.reaper, &ctr->init, job->mark);
+    tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
 }
 
 int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
@@ -272,28 +519,25 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
     if (ctr->state != TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
                                  ctr->env.id, tether_container_status(ctr));
-    if (opts->terminal)
-        return tether_error_setk(err, TETHER_ERR_INVALID, 0, "terminal mode is not supported");
     unlink(pid_path);
-    if (tether_io_prepare(&ctr->io, &opts->log, opts->stdin, err) < 0)
+    if (tether_process_prepare(&ctr->init, &opts->proc, "init", err) < 0)
         return -1;
     tether_runtime_args_init(&args);
     args.id = ctr->env.id;
     args.bundle = ctr->env.bundle;
     args.pid_file = pid_path;
+    args.console_socket = opts->proc.terminal ? ctr->init.console.path : NULL;
     args.extra = (const char *const *)opts->runtime_args;
-    args.stdin_fd = ctr->io.child_fds[0];
-    args.stdout_fd = ctr->io.child_fds[1];
-    args.stderr_fd = ctr->io.child_fds[2];
+    args.stdin_fd = ctr->init.io.child_fds[0];
+    args.stdout_fd = ctr->init.io.child_fds[1];
+    args.stderr_fd = ctr->init.io.child_fds[2];
     if (spawn(ctr, TETHER_RT_CREATE, &args, create_done, call, err) == NULL) {
-        tether_io_close(&ctr->io);
+        tether_io_close(&ctr->init.io);
+        tether_console_close(&ctr->init.console);
         return -1;
     }
-    if (tether_io_start(&ctr->io, err) < 0)
+    if (tether_io_start(&ctr->init.io, err) < 0)
         log_error(ctr->env.log, "container output will be lost: %s", err->msg);
-    ctr->exited = false;
-    ctr->exit_deferred = false;
-    ctr->pid = 0;
     transition(ctr, TETHER_CTR_EV_CREATE);
     return 0;
 }
@@ -307,21 +551,18 @@ static void start_done(struct tether_job *job, int rc, const struct tether_error
     struct tether_call *call = job->call;
 
     (void)out;
-    if (rc < 0 && !ctr->exit_deferred) {
+    /* If the init already exited, the container did start (the runtime may report an
+     * error when the process was gone before it looked). */
+    if (rc < 0 && !ctr->init.exited) {
         log_warn(ctr->env.log, "start failed: %s", err->msg);
         transition(ctr, TETHER_CTR_EV_START_FAILED);
         tether_call_fail(call, err);
         return;
     }
-    /* If the init already exited, the container did start (the runtime may still report
-     * an error when the process was gone before it looked). */
     transition(ctr, TETHER_CTR_EV_STARTED);
-    publish(ctr, "start", json_pack("{s:i}", "pid", (int)ctr->pid));
-    tether_call_ok(call, pid_result(ctr->pid));
-    if (ctr->exit_deferred) {
-        ctr->exit_deferred = false;
-        record_exit(ctr);
-    }
+    tether_container_publish(ctr, "start", pid_result(ctr->init.pid));
+    tether_call_ok(call, pid_result(ctr->init.pid));
+    announce_init_exit(ctr);
 }
 
 int tether_container_start(struct tether_container *ctr, struct tether_call *call,
@@ -351,18 +592,25 @@ static void simple_done(struct tether_job *job, int rc, const struct tether_erro
         tether_call_ok(job->call, json_object());
 }
 
-int tether_container_kill(struct tether_container *ctr, int sig, bool all, struct tether_call *call,
-                          struct tether_error *err)
+int tether_container_kill(struct tether_container *ctr, const char *exec_id, int sig, bool all,
+                          struct tether_call *call, struct tether_error *err)
 {
     struct tether_runtime_args args;
+    struct tether_process *p = tether_container_process(ctr, exec_id, err);
 
-    if (ctr->state == TETHER_CTR_NEW)
-        return check_event(ctr, TETHER_CTR_EV_START, "kill", err);
-    if (ctr->exited || ctr->state == TETHER_CTR_CREATING || ctr->state == TETHER_CTR_STOPPED ||
-        ctr->state == TETHER_CTR_DELETING)
-        return tether_error_setk(err, TETHER_ERR_STATE, 0, "cannot kill container %s: it is %s",
-                                 ctr->env.id,
-                                 ctr->exited ? "stopped" : tether_container_status(ctr));
+    if (p == NULL)
+        return -1;
+    if (p->exited || p->pid <= 0)
+        return tether_error_setk(err, TETHER_ERR_STATE, 0, "cannot kill %s%s: it is %s",
+                                 exec_id ? "exec " : "container ", exec_id ? exec_id : ctr->env.id,
+                                 p->exited ? "stopped" : "not started yet");
+    if (exec_id != NULL) {
+        /* The exec is our child and not reaped yet, so its pid cannot have been reused. */
+        if (kill(p->pid, sig) < 0)
+            return tether_error_set(err, errno, "kill exec %s", exec_id);
+        tether_call_ok(call, json_object());
+        return 0;
+    }
     tether_runtime_args_init(&args);
     args.id = ctr->env.id;
     args.signal = sig;
@@ -372,18 +620,14 @@ int tether_container_kill(struct tether_container *ctr, int sig, bool all, struc
 
 /* ---- wait ---- */
 
-int tether_container_wait(struct tether_container *ctr, struct tether_call *call,
-                          struct tether_error *err)
+int tether_container_wait(struct tether_container *ctr, const char *exec_id,
+                          struct tether_call *call, struct tether_error *err)
 {
-    if (ctr->state == TETHER_CTR_NEW)
-        return tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "container %s is not created",
-                                 ctr->env.id);
-    if (ctr->exited && !ctr->exit_deferred) {
-        tether_call_ok(call, exit_json(ctr));
-        return 0;
-    }
-    call->next = ctr->waiters;
-    ctr->waiters = call;
+    struct tether_process *p = tether_container_process(ctr, exec_id, err);
+
+    if (p == NULL)
+        return -1;
+    tether_process_wait(p, call);
     return 0;
 }
 
@@ -392,22 +636,25 @@ int tether_container_wait(struct tether_container *ctr, struct tether_call *call
 static void finish_delete(struct tether_container *ctr)
 {
     struct tether_call *call = ctr->delete_call;
+    int status = ctr->init.exit.exit_status;
 
     ctr->delete_call = NULL;
     if (ctr->delete_err.kind != TETHER_ERR_NONE) {
         /* The runtime could not delete: the container stays as it was. */
-        ctr->state = ctr->exited ? TETHER_CTR_STOPPED : ctr->before_delete;
+        ctr->state = ctr->init.exit_announced ? TETHER_CTR_STOPPED : ctr->before_delete;
         if (call != NULL)
             tether_call_fail(call, &ctr->delete_err);
         return;
     }
     transition(ctr, TETHER_CTR_EV_DELETED);
-    tether_io_close(&ctr->io);
-    publish(ctr, "delete", json_pack("{s:i}", "exit_status", ctr->exit.exit_status));
+    free_execs(ctr);
+    tether_process_fini(&ctr->init);
+    tether_process_init(&ctr->init, ctr, NULL, init_exited);
+    oom_stop(ctr);
+    tether_container_publish(ctr, "delete", json_pack("{s:i}", "exit_status", status));
     log_info(ctr->env.log, "container %s deleted", ctr->env.id);
     if (call != NULL)
-        tether_call_ok(call, json_pack("{s:i}", "exit_status", ctr->exit.exit_status));
-    ctr->pid = 0;
+        tether_call_ok(call, json_pack("{s:i}", "exit_status", status));
 }
 
 static void delete_done(struct tether_job *job, int rc, const struct tether_error *err,
@@ -421,7 +668,7 @@ static void delete_done(struct tether_job *job, int rc, const struct tether_erro
         ctr->delete_err = *err;
         log_warn(ctr->env.log, "delete failed: %s", err->msg);
     }
-    if ((ctr->exited && !ctr->exit_deferred) || rc < 0)
+    if (ctr->init.exit_announced || rc < 0)
         finish_delete(ctr);
 }
 
@@ -432,15 +679,15 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
 
     if (check_event(ctr, TETHER_CTR_EV_DELETE, "delete", err) < 0)
         return -1;
-    if (!ctr->exited && ctr->state == TETHER_CTR_RUNNING && !force)
+    if (!ctr->init.exited && ctr->state != TETHER_CTR_CREATED && !force)
         return tether_error_setk(err, TETHER_ERR_STATE, 0,
-                                 "container %s is running: stop it first or use force",
-                                 ctr->env.id);
+                                 "container %s is %s: stop it first or use force", ctr->env.id,
+                                 tether_container_status(ctr));
     tether_runtime_args_init(&args);
     args.id = ctr->env.id;
-    /* A created or running container is killed by the runtime's forced delete; its exit
-     * is then reaped, recorded and published like any other before delete completes. */
-    args.force = !ctr->exited;
+    /* A created, running or paused container is killed by the runtime's forced delete; its
+     * exit is then reaped, recorded and published like any other before delete answers. */
+    args.force = !ctr->init.exited;
     if (spawn(ctr, TETHER_RT_DELETE, &args, delete_done, NULL, err) == NULL)
         return -1;
     ctr->delete_call = call;
@@ -451,11 +698,12 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
     return 0;
 }
 
-/* ---- pids, state ---- */
+/* ---- pids ---- */
 
 static void pids_done(struct tether_job *job, int rc, const struct tether_error *err,
                       const char *out)
 {
+    struct tether_container *ctr = job->data;
     struct tether_error perr = {0};
     cleanup_free pid_t *pids = NULL;
     size_t n = 0, i;
@@ -471,8 +719,16 @@ static void pids_done(struct tether_job *job, int rc, const struct tether_error 
         return;
     }
     list = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(list, json_pack("{s:i}", "pid", (int)pids[i]));
+    for (i = 0; i < n; i++) {
+        json_t *item = json_pack("{s:i}", "pid", (int)pids[i]);
+        const struct tether_process *p;
+        for (p = ctr->execs; p != NULL; p = p->next)
+            if (p->pid == pids[i] && !p->exited)
+                json_object_set_new(item, "exec_id", json_string(p->exec_id));
+        if (pids[i] == ctr->init.pid)
+            json_object_set_new(item, "init", json_true());
+        json_array_append_new(list, item);
+    }
     tether_call_ok(job->call, json_pack("{s:o}", "pids", list));
 }
 
@@ -482,11 +738,8 @@ int tether_container_pids(struct tether_container *ctr, struct tether_call *call
     struct tether_runtime_args args;
 
     if (ctr->state == TETHER_CTR_NEW || ctr->state == TETHER_CTR_CREATING)
-        return tether_error_setk(
-            err, ctr->state == TETHER_CTR_NEW ? TETHER_ERR_NOT_FOUND : TETHER_ERR_STATE, 0,
-            "container %s is %s", ctr->env.id,
-            ctr->state == TETHER_CTR_NEW ? "not created" : "being created");
-    if (ctr->exited) {
+        return refuse(ctr, "list processes of", err);
+    if (ctr->init.exit_announced) {
         tether_call_ok(call, json_pack("{s:[]}", "pids"));
         return 0;
     }
@@ -495,18 +748,101 @@ int tether_container_pids(struct tether_container *ctr, struct tether_call *call
     return spawn(ctr, TETHER_RT_PS, &args, pids_done, call, err) == NULL ? -1 : 0;
 }
 
-json_t *tether_container_state_json(const struct tether_container *ctr, struct tether_error *err)
-{
-    json_t *st;
+/* ---- pause, resume, update, stats ---- */
 
-    if (ctr->state == TETHER_CTR_NEW) {
-        tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "container %s is not created", ctr->env.id);
+static void pause_done(struct tether_job *job, int rc, const struct tether_error *err,
+                       const char *out)
+{
+    struct tether_container *ctr = job->data;
+    bool pausing = ctr->state == TETHER_CTR_PAUSING;
+
+    (void)out;
+    if (rc < 0) {
+        transition(ctr, pausing ? TETHER_CTR_EV_RESUMED : TETHER_CTR_EV_PAUSED);
+        tether_call_fail(job->call, err);
+    } else {
+        transition(ctr, pausing ? TETHER_CTR_EV_PAUSED : TETHER_CTR_EV_RESUMED);
+        tether_container_publish(ctr, pausing ? "paused" : "resumed", json_object());
+        tether_call_ok(job->call, json_object());
+    }
+    announce_init_exit(ctr);
+}
+
+int tether_container_pause(struct tether_container *ctr, bool pause, struct tether_call *call,
+                           struct tether_error *err)
+{
+    enum tether_ctr_event ev = pause ? TETHER_CTR_EV_PAUSE : TETHER_CTR_EV_RESUME;
+    struct tether_runtime_args args;
+
+    if (ctr->init.exited)
+        return tether_error_setk(err, TETHER_ERR_STATE, 0, "container %s is stopped", ctr->env.id);
+    if (check_event(ctr, ev, pause ? "pause" : "resume", err) < 0)
+        return -1;
+    tether_runtime_args_init(&args);
+    args.id = ctr->env.id;
+    if (spawn(ctr, pause ? TETHER_RT_PAUSE : TETHER_RT_RESUME, &args, pause_done, call, err) ==
+        NULL)
+        return -1;
+    transition(ctr, ev);
+    return 0;
+}
+
+int tether_container_update(struct tether_container *ctr, const char *resources,
+                            struct tether_call *call, struct tether_error *err)
+{
+    struct tether_runtime_args args;
+
+    if (ctr->init.exited || (ctr->state != TETHER_CTR_CREATED && ctr->state != TETHER_CTR_RUNNING &&
+                             ctr->state != TETHER_CTR_PAUSED))
+        return refuse(ctr, "update", err);
+    tether_runtime_args_init(&args);
+    args.id = ctr->env.id;
+    args.input = resources;
+    args.input_len = strlen(resources);
+    return spawn(ctr, TETHER_RT_UPDATE, &args, simple_done, call, err) == NULL ? -1 : 0;
+}
+
+json_t *tether_container_stats(struct tether_container *ctr, struct tether_error *err)
+{
+    struct tether_cgroup_stats st;
+
+    if (ctr->state == TETHER_CTR_NEW || ctr->state == TETHER_CTR_CREATING ||
+        ctr->init.exit_announced) {
+        refuse(ctr, "read stats of", err);
         return NULL;
     }
-    st = json_pack("{s:s,s:s,s:i,s:s}", "id", ctr->env.id, "bundle", ctr->env.bundle, "pid",
-                   (int)ctr->pid, "status",
-                   ctr->exited && !ctr->exit_deferred ? "stopped" : tether_container_status(ctr));
-    if (ctr->exited && !ctr->exit_deferred)
-        tether_exit_to_json(&ctr->exit, st);
+    if (tether_cgroup_stats(&ctr->cg, &st, err) < 0)
+        return NULL;
+    return json_pack("{s:{s:I},s:{s:I,s:I},s:{s:I,s:I}}", "cpu", "usage_ns",
+                     (json_int_t)st.cpu_usage_ns, "memory", "usage_bytes",
+                     (json_int_t)st.memory_usage_bytes, "limit_bytes",
+                     (json_int_t)st.memory_limit_bytes, "pids", "current",
+                     (json_int_t)st.pids_current, "limit", (json_int_t)st.pids_limit);
+}
+
+/* ---- state ---- */
+
+json_t *tether_container_state_json(struct tether_container *ctr, const char *exec_id,
+                                    struct tether_error *err)
+{
+    struct tether_process *p = tether_container_process(ctr, exec_id, err);
+    json_t *st;
+
+    if (p == NULL)
+        return NULL;
+    if (exec_id != NULL) {
+        static const char *const names[] = {[TETHER_PROC_STARTING] = "created",
+                                            [TETHER_PROC_RUNNING] = "running",
+                                            [TETHER_PROC_STOPPED] = "stopped"};
+        st = json_pack("{s:s,s:s,s:i,s:s}", "id", ctr->env.id, "exec_id", exec_id, "pid",
+                       (int)p->pid, "status", p->exit_announced ? "stopped" : names[p->state]);
+    } else {
+        st = json_pack("{s:s,s:s,s:i,s:s}", "id", ctr->env.id, "bundle", ctr->env.bundle, "pid",
+                       (int)p->pid, "status", tether_container_status(ctr));
+    }
+    if (p->exit_announced)
+        tether_exit_to_json(&p->exit, st);
+    if (exec_id == NULL && !ctr->exit_persisted && p->exit_announced)
+        json_object_set_new(st, "exit_persisted", json_false());
     return st;
 }

@@ -1,7 +1,7 @@
-/* The container model: one container, its lifecycle as an explicit state machine, and
- * the operations a front end (JSON-RPC today) can ask for. Runtime commands run as
- * children of the shim and complete when the reaper hands back their exit; nothing here
- * blocks. */
+/* The container model: one container, its lifecycle as an explicit state machine, its
+ * exec processes, and the operations a front end (JSON-RPC today) can ask for. Runtime
+ * commands run as children of the shim and complete when the reaper hands back their
+ * exit; nothing here blocks. */
 #ifndef TETHER_SHIM_CONTAINER_H
 #define TETHER_SHIM_CONTAINER_H
 
@@ -15,12 +15,13 @@
 #include <tether/runtime.h>
 
 #include "call.h"
+#include "cgroup.h"
 #include "events.h"
 #include "exitrec.h"
-#include "io.h"
 #include "job.h"
 #include "log.h"
 #include "loop.h"
+#include "process.h"
 #include "reaper.h"
 
 enum tether_ctr_state {
@@ -29,6 +30,9 @@ enum tether_ctr_state {
     TETHER_CTR_CREATED,
     TETHER_CTR_STARTING, /* runtime start running */
     TETHER_CTR_RUNNING,
+    TETHER_CTR_PAUSING,
+    TETHER_CTR_PAUSED,
+    TETHER_CTR_RESUMING,
     TETHER_CTR_STOPPED,  /* init exited; status held until delete */
     TETHER_CTR_DELETING, /* runtime delete running (and, when forced, the kill) */
     TETHER_CTR_STATE_COUNT,
@@ -41,6 +45,10 @@ enum tether_ctr_event {
     TETHER_CTR_EV_START,
     TETHER_CTR_EV_STARTED,
     TETHER_CTR_EV_START_FAILED,
+    TETHER_CTR_EV_PAUSE,
+    TETHER_CTR_EV_PAUSED,
+    TETHER_CTR_EV_RESUME,
+    TETHER_CTR_EV_RESUMED,
     TETHER_CTR_EV_EXIT,
     TETHER_CTR_EV_DELETE,
     TETHER_CTR_EV_DELETED,
@@ -59,34 +67,39 @@ struct tether_ctr_env {
     const char *dir; /* <state-dir>/<id> */
     /* Called after each event is recorded (the front end pushes it to subscribers). */
     void (*on_event)(void *opaque, const struct tether_event *ev);
+    /* Called with output of a process as it is read (attached clients). */
+    void (*on_output)(void *opaque, const struct tether_process *p,
+                      enum tether_logfmt_stream stream, const char *data, size_t len);
     void *opaque;
 };
 
 struct tether_create_opts {
-    bool terminal;
-    bool stdin;
-    struct tether_log_opts log;
+    struct tether_process_opts proc;
     char **runtime_args; /* NULL-terminated, owned by the caller */
+};
+
+struct tether_exec_opts {
+    const char *exec_id;
+    json_t *process; /* runtime-spec Process object (borrowed) */
+    struct tether_process_opts proc;
 };
 
 struct tether_container {
     struct tether_ctr_env env;
     enum tether_ctr_state state;
-    pid_t pid;                /* init pid, 0 before create */
-    struct tether_child init; /* watches the init pid */
-    bool exited;              /* exit holds a valid record */
-    struct tether_exit exit;
-    bool exit_deferred;          /* init exited while runtime start was running */
-    struct tether_call *waiters; /* pending `wait` calls */
+    struct tether_process init;
+    struct tether_process *execs;
+    bool exit_persisted; /* exit.json holds the init's latest exit */
     struct tether_call *delete_call;
-    bool delete_done;
-    enum tether_ctr_state
-        before_delete; /* runtime delete finished (forced delete joins the exit) */
+    bool delete_done; /* runtime delete finished (a forced delete joins the exit) */
+    enum tether_ctr_state before_delete;
     struct tether_error delete_err;
-    struct tether_io io;
+    struct tether_cgroup cg;
+    struct tether_source oom_src;
+    uint64_t oom_events;
     char *exit_path;         /* <dir>/exit.json */
-    bool exit_write_pending; /* exit.json could not be written yet */
     struct tether_job *jobs; /* runtime commands in flight */
+    unsigned exec_seq;
 };
 
 void tether_container_init(struct tether_container *ctr, const struct tether_ctr_env *env);
@@ -99,16 +112,35 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
                             struct tether_call *call, struct tether_error *err);
 int tether_container_start(struct tether_container *ctr, struct tether_call *call,
                            struct tether_error *err);
-int tether_container_kill(struct tether_container *ctr, int sig, bool all, struct tether_call *call,
-                          struct tether_error *err);
-int tether_container_wait(struct tether_container *ctr, struct tether_call *call,
-                          struct tether_error *err);
+int tether_container_kill(struct tether_container *ctr, const char *exec_id, int sig, bool all,
+                          struct tether_call *call, struct tether_error *err);
+int tether_container_wait(struct tether_container *ctr, const char *exec_id,
+                          struct tether_call *call, struct tether_error *err);
 int tether_container_delete(struct tether_container *ctr, bool force, struct tether_call *call,
                             struct tether_error *err);
 int tether_container_pids(struct tether_container *ctr, struct tether_call *call,
                           struct tether_error *err);
-/* The `state` result (new reference), or NULL with err when there is no container. */
-json_t *tether_container_state_json(const struct tether_container *ctr, struct tether_error *err);
+int tether_container_pause(struct tether_container *ctr, bool pause, struct tether_call *call,
+                           struct tether_error *err);
+/* resources: LinuxResources JSON text */
+int tether_container_update(struct tether_container *ctr, const char *resources,
+                            struct tether_call *call, struct tether_error *err);
+/* The `stats` result (new reference). */
+json_t *tether_container_stats(struct tether_container *ctr, struct tether_error *err);
+
+int tether_container_exec(struct tether_container *ctr, const struct tether_exec_opts *opts,
+                          struct tether_call *call, struct tether_error *err);
+/* Removes the record of a finished exec. */
+int tether_container_exec_delete(struct tether_container *ctr, const char *exec_id,
+                                 struct tether_error *err);
+
+/* The process an exec_id names (NULL = the init), or NULL with err (not found). */
+struct tether_process *tether_container_process(struct tether_container *ctr, const char *exec_id,
+                                                struct tether_error *err);
+
+/* The `state` result (new reference), or NULL with err when there is no such process. */
+json_t *tether_container_state_json(struct tether_container *ctr, const char *exec_id,
+                                    struct tether_error *err);
 
 /* Drops the pending calls of a front-end connection that went away. */
 void tether_container_cancel(struct tether_container *ctr, uint64_t owner);
@@ -116,8 +148,14 @@ void tether_container_cancel(struct tether_container *ctr, uint64_t owner);
 /* "created", "running", … as the protocol names them. */
 const char *tether_container_status(const struct tether_container *ctr);
 
+/* Records an event and hands it to the front end. */
+void tether_container_publish(struct tether_container *ctr, const char *topic, json_t *fields);
+
 /* The transition table, exposed for unit tests: the next state, or -1 when the event is
  * not allowed in this state. */
 int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_event ev);
+
+/* Called by exec.c when an exec process exits (the init's exit may wait for it). */
+void tether_container_exec_settled(struct tether_container *ctr);
 
 #endif

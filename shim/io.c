@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <tether/util.h>
@@ -24,6 +26,7 @@ void tether_io_init(struct tether_io *io, const struct tether_log *log, struct t
     io->log = log;
     io->loop = loop;
     io->stdin_fd = -1;
+    io->pty_fd = -1;
     io->out.src.fd = io->err.src.fd = -1;
     io->child_fds[0] = io->child_fds[1] = io->child_fds[2] = -1;
 }
@@ -94,16 +97,20 @@ static int make_pipe(int fds[2], struct tether_error *err)
 }
 
 int tether_io_prepare(struct tether_io *io, const struct tether_log_opts *opts, bool with_stdin,
-                      struct tether_error *err)
+                      bool terminal, struct tether_error *err)
 {
     int out[2] = {-1, -1}, errp[2] = {-1, -1}, in[2] = {-1, -1};
 
+    io->terminal = terminal;
+    io->want_stdin = with_stdin;
     if (opts->path != NULL) {
         io->logfile =
             tether_logfile_open(opts->path, opts->format, opts->max_size, opts->max_files, err);
         if (io->logfile == NULL)
             return -1;
     }
+    if (terminal)
+        return 0;
     if (make_pipe(out, err) < 0 || make_pipe(errp, err) < 0 ||
         (with_stdin && make_pipe(in, err) < 0)) {
         close_fd(&out[0]);
@@ -145,11 +152,41 @@ int tether_io_start(struct tether_io *io, struct tether_error *err)
         close_fd(&io->child_fds[i]);
     if (io->stdin_fd >= 0 && tether_set_nonblock(io->stdin_fd, err) < 0)
         return -1;
+    if (io->terminal)
+        return 0;
     if (io->buf == NULL)
         io->buf = xmalloc(IO_READ_BUF);
     if (stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err) < 0 ||
         stream_start(io, &io->err, TETHER_LOGFMT_STDERR, err) < 0)
         return -1;
+    return 0;
+}
+
+int tether_io_set_terminal(struct tether_io *io, int master_fd, struct tether_error *err)
+{
+    io->pty_fd = master_fd;
+    io->out.src.fd = fcntl(master_fd, F_DUPFD_CLOEXEC, 3);
+    if (io->out.src.fd < 0)
+        return tether_error_set(err, errno, "dup pty master");
+    if (io->want_stdin) {
+        io->stdin_fd = fcntl(master_fd, F_DUPFD_CLOEXEC, 3);
+        if (io->stdin_fd < 0)
+            return tether_error_set(err, errno, "dup pty master");
+    }
+    if (io->buf == NULL)
+        io->buf = xmalloc(IO_READ_BUF);
+    return stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err);
+}
+
+int tether_io_resize(struct tether_io *io, unsigned width, unsigned height,
+                     struct tether_error *err)
+{
+    struct winsize ws = {.ws_row = (unsigned short)height, .ws_col = (unsigned short)width};
+
+    if (io->pty_fd < 0)
+        return tether_error_setk(err, TETHER_ERR_STATE, 0, "the process has no terminal");
+    if (ioctl(io->pty_fd, TIOCSWINSZ, &ws) < 0)
+        return tether_error_set(err, errno, "TIOCSWINSZ");
     return 0;
 }
 
@@ -212,6 +249,7 @@ void tether_io_close(struct tether_io *io)
     for (i = 0; i < 3; i++)
         close_fd(&io->child_fds[i]);
     close_fd(&io->stdin_fd);
+    close_fd(&io->pty_fd);
     stream_close(&io->out);
     stream_close(&io->err);
     tether_logfile_close(io->logfile);

@@ -41,7 +41,10 @@ struct tether_io {
     const struct tether_log *log;
     struct tether_loop *loop;
     struct tether_io_stream out, err;
-    int stdin_fd;     /* our end of the container's stdin, -1 when none */
+    int stdin_fd; /* our end of the container's stdin, -1 when none */
+    int pty_fd;   /* the pty master in terminal mode (read through out), else -1 */
+    bool terminal;
+    bool want_stdin;
     int child_fds[3]; /* the ends the runtime hands to the process, -1 when none */
     struct tether_logfile *logfile;
     char *buf; /* read buffer, allocated while streams are open */
@@ -51,9 +54,19 @@ struct tether_io {
 
 void tether_io_init(struct tether_io *io, const struct tether_log *log, struct tether_loop *loop);
 
-/* Opens the log and makes the pipes; the runtime child then gets child_fds. */
+/* Opens the log and, without a terminal, makes the pipes; the runtime child then gets
+ * child_fds (all -1 with a terminal: the pty comes later through
+ * tether_io_set_terminal). */
 int tether_io_prepare(struct tether_io *io, const struct tether_log_opts *opts, bool with_stdin,
-                      struct tether_error *err);
+                      bool terminal, struct tether_error *err);
+
+/* Terminal mode: the pty master carries stdout and stderr as one stream and takes stdin
+ * (when with_stdin was asked). Takes ownership of master_fd and starts reading. */
+int tether_io_set_terminal(struct tether_io *io, int master_fd, struct tether_error *err);
+
+/* Sets the terminal size; refused (kind STATE) without a terminal. */
+int tether_io_resize(struct tether_io *io, unsigned width, unsigned height,
+                     struct tether_error *err);
 
 /* After the runtime was spawned: closes our copies of the child's ends and starts
  * reading. */

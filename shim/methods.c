@@ -1,5 +1,6 @@
 /* The JSON-RPC front end: method table, parameter validation, and the glue between
  * connections and the container model. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,17 @@ static json_t *start_call(struct method_ctx *ctx, model_op op,
     return NULL;
 }
 
+/* exec_id: same rules as container IDs. */
+static int param_exec_id(json_t *params, const char **out, struct tether_error *err)
+{
+    if (tether_params_string(params, "exec_id", out, err) < 0)
+        return -1;
+    if (*out != NULL && !tether_id_valid(*out))
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "invalid exec_id: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$");
+    return 0;
+}
+
 #define CHECK_KEYS(params, err, ...)                                                               \
     do {                                                                                           \
         static const char *const allowed_[] = {__VA_ARGS__, NULL};                                 \
@@ -140,8 +152,8 @@ static json_t *m_version(struct method_ctx *ctx, struct tether_error *err)
 
 /* ---- create ---- */
 
-static int parse_log_opts(struct tether_shim *shim, json_t *log, struct tether_log_opts *opts,
-                          struct tether_error *err)
+static int parse_log_opts(struct tether_shim *shim, json_t *log, bool need_path,
+                          struct tether_log_opts *opts, struct tether_error *err)
 {
     static const char *const allowed[] = {"path", "format", "max_size", "max_files", NULL};
     const char *path = NULL, *format = NULL;
@@ -159,31 +171,45 @@ static int parse_log_opts(struct tether_shim *shim, json_t *log, struct tether_l
         if (format != NULL && tether_logfmt_parse(format, &opts->format, err) < 0)
             return tether_error_prefix(err, "log.format");
     }
+    if (need_path && path == NULL)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0, "log.path is required");
     opts->path = path != NULL ? xstrdup(path) : xasprintf("%s/container.log", shim->cfg.dir);
     opts->max_size = (uint64_t)max_size;
     opts->max_files = (unsigned)max_files;
     return 0;
 }
 
+/* terminal, stdin and log of a create or exec. Without a log path an exec logs nowhere
+ * (its output still reaches attached clients); the init defaults to container.log. */
+static int parse_process_opts(struct tether_shim *shim, json_t *params, bool is_init,
+                              struct tether_process_opts *opts, struct tether_error *err)
+{
+    json_t *log = NULL;
+
+    if (tether_params_bool(params, "terminal", &opts->terminal, err) < 0 ||
+        tether_params_bool(params, "stdin", &opts->stdin, err) < 0 ||
+        tether_params_object(params, "log", &log, err) < 0)
+        return -1;
+    if (!is_init && log == NULL)
+        return 0;
+    return parse_log_opts(shim, log, !is_init, &opts->log, err);
+}
+
 static int op_create(struct tether_shim *shim, json_t *params, struct tether_call *call,
                      struct tether_error *err)
 {
     static const char *const allowed[] = {"terminal", "stdin", "log", "runtime_args", NULL};
-    struct tether_create_opts opts = {.log.format = TETHER_LOGFMT_CRI};
-    json_t *log = NULL;
+    struct tether_create_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
     int rc = -1;
 
     if (tether_params_check(params, allowed, err) < 0 ||
-        tether_params_bool(params, "terminal", &opts.terminal, err) < 0 ||
-        tether_params_bool(params, "stdin", &opts.stdin, err) < 0 ||
-        tether_params_object(params, "log", &log, err) < 0 ||
+        parse_process_opts(shim, params, true, &opts.proc, err) < 0 ||
         tether_params_strings(params, "runtime_args", RUNTIME_ARGS_MAX, &opts.runtime_args, err) <
-            0 ||
-        parse_log_opts(shim, log, &opts.log, err) < 0)
+            0)
         goto out;
     rc = tether_container_create(&shim->ctr, &opts, call, err);
 out:
-    free(opts.log.path);
+    free(opts.proc.log.path);
     tether_params_strings_free(opts.runtime_args);
     return rc;
 }
@@ -213,16 +239,18 @@ static json_t *m_start(struct method_ctx *ctx, struct tether_error *err)
 static int op_kill(struct tether_shim *shim, json_t *params, struct tether_call *call,
                    struct tether_error *err)
 {
-    static const char *const allowed[] = {"signal", "all", NULL};
+    static const char *const allowed[] = {"signal", "all", "exec_id", NULL};
+    const char *exec_id = NULL;
     bool all = false;
     int sig = 0;
 
     if (tether_params_check(params, allowed, err) < 0 ||
         tether_params_require(params, "signal", err) < 0 ||
         tether_params_signal(params, "signal", &sig, err) < 0 ||
-        tether_params_bool(params, "all", &all, err) < 0)
+        tether_params_bool(params, "all", &all, err) < 0 ||
+        param_exec_id(params, &exec_id, err) < 0)
         return -1;
-    return tether_container_kill(&shim->ctr, sig, all, call, err);
+    return tether_container_kill(&shim->ctr, exec_id, sig, all, call, err);
 }
 
 static json_t *m_kill(struct method_ctx *ctx, struct tether_error *err)
@@ -233,11 +261,12 @@ static json_t *m_kill(struct method_ctx *ctx, struct tether_error *err)
 static int op_wait(struct tether_shim *shim, json_t *params, struct tether_call *call,
                    struct tether_error *err)
 {
-    static const char *const none[] = {NULL};
+    static const char *const allowed[] = {"exec_id", NULL};
+    const char *exec_id = NULL;
 
-    if (tether_params_check(params, none, err) < 0)
+    if (tether_params_check(params, allowed, err) < 0 || param_exec_id(params, &exec_id, err) < 0)
         return -1;
-    return tether_container_wait(&shim->ctr, call, err);
+    return tether_container_wait(&shim->ctr, exec_id, call, err);
 }
 
 static json_t *m_wait(struct method_ctx *ctx, struct tether_error *err)
@@ -263,12 +292,20 @@ static json_t *m_pids(struct method_ctx *ctx, struct tether_error *err)
 static int op_delete(struct tether_shim *shim, json_t *params, struct tether_call *call,
                      struct tether_error *err)
 {
-    static const char *const allowed[] = {"force", NULL};
+    static const char *const allowed[] = {"force", "exec_id", NULL};
+    const char *exec_id = NULL;
     bool force = false;
 
     if (tether_params_check(params, allowed, err) < 0 ||
-        tether_params_bool(params, "force", &force, err) < 0)
+        tether_params_bool(params, "force", &force, err) < 0 ||
+        param_exec_id(params, &exec_id, err) < 0)
         return -1;
+    if (exec_id != NULL) {
+        if (tether_container_exec_delete(&shim->ctr, exec_id, err) < 0)
+            return -1;
+        tether_call_ok(call, json_object());
+        return 0;
+    }
     return tether_container_delete(&shim->ctr, force, call, err);
 }
 
@@ -281,12 +318,12 @@ static json_t *m_delete(struct method_ctx *ctx, struct tether_error *err)
 
 static json_t *m_state(struct method_ctx *ctx, struct tether_error *err)
 {
+    const char *exec_id = NULL;
+
     CHECK_KEYS(ctx->req->params, err, "exec_id");
-    if (json_object_get(ctx->req->params, "exec_id") != NULL) {
-        tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "no such exec");
+    if (param_exec_id(ctx->req->params, &exec_id, err) < 0)
         return NULL;
-    }
-    return tether_container_state_json(&ctx->shim->ctr, err);
+    return tether_container_state_json(&ctx->shim->ctr, exec_id, err);
 }
 
 /* ---- subscribe ---- */
@@ -368,16 +405,264 @@ static json_t *m_shutdown(struct method_ctx *ctx, struct tether_error *err)
     return start_call(ctx, op_shutdown, leave_after, err);
 }
 
+/* ---- exec ---- */
+
+static int check_process(json_t *process, struct tether_error *err)
+{
+    json_t *args = json_object_get(process, "args"), *item;
+    size_t i;
+
+    if (!json_is_array(args) || json_array_size(args) == 0)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "process.args must be a non-empty array of strings");
+    json_array_foreach(args, i, item)
+    {
+        if (!json_is_string(item))
+            return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                     "process.args must be a non-empty array of strings");
+    }
+    return 0;
+}
+
+static int op_exec(struct tether_shim *shim, json_t *params, struct tether_call *call,
+                   struct tether_error *err)
+{
+    static const char *const allowed[] = {"exec_id", "process", "terminal", "stdin", "log", NULL};
+    struct tether_exec_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
+    int rc = -1;
+
+    if (tether_params_check(params, allowed, err) < 0 ||
+        tether_params_require(params, "exec_id", err) < 0 ||
+        tether_params_require(params, "process", err) < 0 ||
+        param_exec_id(params, &opts.exec_id, err) < 0 ||
+        tether_params_object(params, "process", &opts.process, err) < 0 ||
+        check_process(opts.process, err) < 0 ||
+        parse_process_opts(shim, params, false, &opts.proc, err) < 0)
+        goto out;
+    rc = tether_container_exec(&shim->ctr, &opts, call, err);
+out:
+    free(opts.proc.log.path);
+    return rc;
+}
+
+static json_t *m_exec(struct method_ctx *ctx, struct tether_error *err)
+{
+    return start_call(ctx, op_exec, NULL, err);
+}
+
+/* ---- pause, resume, update, stats ---- */
+
+static int op_pause(struct tether_shim *shim, json_t *params, struct tether_call *call,
+                    struct tether_error *err)
+{
+    static const char *const none[] = {NULL};
+
+    if (tether_params_check(params, none, err) < 0)
+        return -1;
+    return tether_container_pause(&shim->ctr, true, call, err);
+}
+
+static json_t *m_pause(struct method_ctx *ctx, struct tether_error *err)
+{
+    return start_call(ctx, op_pause, NULL, err);
+}
+
+static int op_resume(struct tether_shim *shim, json_t *params, struct tether_call *call,
+                     struct tether_error *err)
+{
+    static const char *const none[] = {NULL};
+
+    if (tether_params_check(params, none, err) < 0)
+        return -1;
+    return tether_container_pause(&shim->ctr, false, call, err);
+}
+
+static json_t *m_resume(struct method_ctx *ctx, struct tether_error *err)
+{
+    return start_call(ctx, op_resume, NULL, err);
+}
+
+static int op_update(struct tether_shim *shim, json_t *params, struct tether_call *call,
+                     struct tether_error *err)
+{
+    static const char *const allowed[] = {"resources", NULL};
+    json_t *resources = NULL;
+    char *text;
+    int rc;
+
+    if (tether_params_check(params, allowed, err) < 0 ||
+        tether_params_require(params, "resources", err) < 0 ||
+        tether_params_object(params, "resources", &resources, err) < 0)
+        return -1;
+    text = json_dumps(resources, JSON_COMPACT);
+    if (text == NULL)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0, "cannot encode resources");
+    rc = tether_container_update(&shim->ctr, text, call, err);
+    free(text);
+    return rc;
+}
+
+static json_t *m_update(struct method_ctx *ctx, struct tether_error *err)
+{
+    return start_call(ctx, op_update, NULL, err);
+}
+
+static json_t *m_stats(struct method_ctx *ctx, struct tether_error *err)
+{
+    CHECK_KEYS(ctx->req->params, err, "exec_id");
+    if (json_object_get(ctx->req->params, "exec_id") != NULL) {
+        tether_error_setk(err, TETHER_ERR_INVALID, 0, "stats are per container, not per exec");
+        return NULL;
+    }
+    return tether_container_stats(&ctx->shim->ctr, err);
+}
+
+/* ---- attach, input, close_stdin, resize, reopen_log ---- */
+
+/* The process a request names through its optional exec_id. */
+static struct tether_process *target(struct method_ctx *ctx, struct tether_error *err)
+{
+    const char *exec_id = NULL;
+
+    if (param_exec_id(ctx->req->params, &exec_id, err) < 0)
+        return NULL;
+    return tether_container_process(&ctx->shim->ctr, exec_id, err);
+}
+
+static json_t *m_attach(struct method_ctx *ctx, struct tether_error *err)
+{
+    struct tether_process *p;
+    bool want_stdin = false;
+
+    CHECK_KEYS(ctx->req->params, err, "exec_id", "stdin");
+    if (tether_params_bool(ctx->req->params, "stdin", &want_stdin, err) < 0 ||
+        (p = target(ctx, err)) == NULL)
+        return NULL;
+    if (want_stdin && p->io.stdin_fd < 0) {
+        tether_error_setk(err, TETHER_ERR_STATE, 0, "the process has no open stdin");
+        return NULL;
+    }
+    if (ctx->conn->attached) {
+        tether_error_setk(err, TETHER_ERR_STATE, 0, "already attached on this connection");
+        return NULL;
+    }
+    ctx->conn->attached = true;
+    free(ctx->conn->attach_exec_id);
+    ctx->conn->attach_exec_id = p->exec_id != NULL ? xstrdup(p->exec_id) : NULL;
+    return json_object();
+}
+
+void tether_methods_on_output(void *opaque, const struct tether_process *p,
+                              enum tether_logfmt_stream stream, const char *data, size_t len)
+{
+    struct tether_shim *shim = opaque;
+    struct tether_conn *conn, *next;
+    cleanup_free char *line = NULL;
+    size_t line_len = 0;
+
+    for (conn = shim->server.conns; conn != NULL; conn = next) {
+        next = conn->next;
+        if (!conn->attached || (p->exec_id == NULL) != (conn->attach_exec_id == NULL) ||
+            (p->exec_id != NULL && strcmp(p->exec_id, conn->attach_exec_id) != 0))
+            continue;
+        if (line == NULL) {
+            /* Encoded once for every attached client. */
+            cleanup_free char *b64 = tether_base64_encode(data, len, NULL);
+            json_t *note = tether_rpc_notification(
+                "output",
+                json_pack("{s:s,s:s}", "stream", tether_logfmt_stream_name(stream), "data", b64));
+            if (p->exec_id != NULL)
+                json_object_set_new(json_object_get(note, "params"), "exec_id",
+                                    json_string(p->exec_id));
+            line = tether_rpc_encode(note, &line_len);
+            json_decref(note);
+        }
+        tether_conn_send_line(conn, line, line_len);
+    }
+}
+
+static json_t *m_input(struct method_ctx *ctx, struct tether_error *err)
+{
+    struct tether_process *p;
+    const char *data = NULL;
+    cleanup_free char *raw = NULL;
+    ssize_t n, written;
+
+    CHECK_KEYS(ctx->req->params, err, "exec_id", "data");
+    if (tether_params_require(ctx->req->params, "data", err) < 0 ||
+        tether_params_string(ctx->req->params, "data", &data, err) < 0 ||
+        (p = target(ctx, err)) == NULL)
+        return NULL;
+    raw = xmalloc(tether_base64_decoded_max(strlen(data)));
+    n = tether_base64_decode(data, strlen(data), raw);
+    if (n < 0) {
+        tether_error_setk(err, TETHER_ERR_INVALID, 0, "data must be base64");
+        return NULL;
+    }
+    written = tether_io_write_stdin(&p->io, raw, (size_t)n, err);
+    if (written < 0)
+        return NULL;
+    if (written < n) {
+        /* Never wait on a process that does not read: the caller retries the rest. */
+        tether_error_setk(err, TETHER_ERR_STATE, EAGAIN, "stdin is full: %zd of %zd bytes written",
+                          written, n);
+        return NULL;
+    }
+    return json_pack("{s:i}", "written", (int)written);
+}
+
+static json_t *m_close_stdin(struct method_ctx *ctx, struct tether_error *err)
+{
+    struct tether_process *p;
+
+    CHECK_KEYS(ctx->req->params, err, "exec_id");
+    if ((p = target(ctx, err)) == NULL || tether_io_close_stdin(&p->io, err) < 0)
+        return NULL;
+    return json_object();
+}
+
+static json_t *m_resize(struct method_ctx *ctx, struct tether_error *err)
+{
+    struct tether_process *p;
+    int64_t width = 0, height = 0;
+
+    CHECK_KEYS(ctx->req->params, err, "exec_id", "width", "height");
+    if (tether_params_require(ctx->req->params, "width", err) < 0 ||
+        tether_params_require(ctx->req->params, "height", err) < 0 ||
+        tether_params_int(ctx->req->params, "width", 1, 65535, &width, err) < 0 ||
+        tether_params_int(ctx->req->params, "height", 1, 65535, &height, err) < 0 ||
+        (p = target(ctx, err)) == NULL ||
+        tether_io_resize(&p->io, (unsigned)width, (unsigned)height, err) < 0)
+        return NULL;
+    return json_object();
+}
+
+static json_t *m_reopen_log(struct method_ctx *ctx, struct tether_error *err)
+{
+    struct tether_process *p;
+
+    CHECK_KEYS(ctx->req->params, err, "exec_id");
+    if ((p = target(ctx, err)) == NULL || tether_io_reopen_log(&p->io, err) < 0)
+        return NULL;
+    return json_object();
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
     const char *name;
     method_fn fn;
 } methods[] = {
-    {"version", m_version},   {"create", m_create},       {"start", m_start},
-    {"state", m_state},       {"kill", m_kill},           {"wait", m_wait},
-    {"pids", m_pids},         {"subscribe", m_subscribe}, {"delete", m_delete},
-    {"shutdown", m_shutdown},
+    {"version", m_version}, {"create", m_create},
+    {"start", m_start},     {"state", m_state},
+    {"kill", m_kill},       {"wait", m_wait},
+    {"pids", m_pids},       {"subscribe", m_subscribe},
+    {"delete", m_delete},   {"shutdown", m_shutdown},
+    {"exec", m_exec},       {"pause", m_pause},
+    {"resume", m_resume},   {"update", m_update},
+    {"stats", m_stats},     {"attach", m_attach},
+    {"input", m_input},     {"close_stdin", m_close_stdin},
+    {"resize", m_resize},   {"reopen_log", m_reopen_log},
 };
 
 void tether_methods_dispatch(void *opaque, struct tether_conn *conn, char *line, size_t len)

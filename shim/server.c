@@ -21,6 +21,7 @@ static void conn_release(struct tether_source *src)
     close(conn->src.fd);
     tether_framer_fini(&conn->in);
     free(conn->out);
+    free(conn->attach_exec_id);
     free(conn);
 }
 

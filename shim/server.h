@@ -34,9 +34,10 @@ struct tether_conn {
     struct tether_framer in;
     char *out;
     size_t out_len, out_off, out_cap;
-    bool closing;    /* close once out is flushed */
-    bool subscribed; /* receives events */
-    bool attached;   /* receives output notifications */
+    bool closing;         /* close once out is flushed */
+    bool subscribed;      /* receives events */
+    bool attached;        /* receives output notifications */
+    char *attach_exec_id; /* of this exec (NULL: the init) */
     struct tether_conn *next;
 };
 

@@ -13,7 +13,8 @@
 
 static void leave_if_done(struct tether_shim *shim)
 {
-    if (shim->kill_and_leave && (shim->ctr.exited || shim->ctr.state == TETHER_CTR_NEW))
+    if (shim->kill_and_leave &&
+        (shim->ctr.init.exit_announced || shim->ctr.state == TETHER_CTR_NEW))
         shim->leaving = true;
 }
 
@@ -26,10 +27,10 @@ static void on_signal(struct tether_shim *shim, int sig)
         break;
     case SIGTERM:
     case SIGINT:
-        if (shim->cfg.kill_on_exit && shim->ctr.pid > 0 && !shim->ctr.exited) {
+        if (shim->cfg.kill_on_exit && shim->ctr.init.pid > 0 && !shim->ctr.init.exit_announced) {
             log_info(&shim->log, "signal %d: killing container %s before leaving", sig,
                      shim->cfg.id);
-            kill(shim->ctr.pid, SIGKILL);
+            kill(shim->ctr.init.pid, SIGKILL);
             shim->kill_and_leave = true;
             leave_if_done(shim);
         } else {
@@ -116,6 +117,7 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
         .bundle = shim->cfg.bundle,
         .dir = shim->cfg.dir,
         .on_event = tether_methods_on_event,
+        .on_output = tether_methods_on_output,
         .opaque = shim,
     };
     tether_container_init(&shim->ctr, &env);

@@ -65,6 +65,9 @@ void tether_shim_leave(struct tether_shim *shim);
 void tether_methods_dispatch(void *opaque, struct tether_conn *conn, char *line, size_t len);
 /* A connection went away (methods.c). */
 void tether_methods_conn_gone(void *opaque, struct tether_conn *conn);
+/* Sends a process's output to the connections attached to it (methods.c). */
+void tether_methods_on_output(void *opaque, const struct tether_process *p,
+                              enum tether_logfmt_stream stream, const char *data, size_t len);
 /* Pushes a new event to subscribed connections (methods.c). */
 void tether_methods_on_event(void *opaque, const struct tether_event *ev);
 

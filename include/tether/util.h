@@ -26,21 +26,21 @@ void tether_closep(const int *fd);
 #define cleanup_close __attribute__((cleanup(tether_closep)))
 
 /* Hands ownership out of a cleanup variable: returns the value and leaves NULL / -1. */
-#define steal_ptr(p)                                                                         \
-    ({                                                                                       \
-        __typeof__(p) _stolen = (p);                                                         \
-        (p) = NULL;                                                                          \
-        _stolen;                                                                             \
+#define steal_ptr(p)                                                                               \
+    ({                                                                                             \
+        __typeof__(p) _stolen = (p);                                                               \
+        (p) = NULL;                                                                                \
+        _stolen;                                                                                   \
     })
-#define steal_fd(fd)                                                                         \
-    ({                                                                                       \
-        int _stolen = (fd);                                                                  \
-        (fd) = -1;                                                                           \
-        _stolen;                                                                             \
+#define steal_fd(fd)                                                                               \
+    ({                                                                                             \
+        int _stolen = (fd);                                                                        \
+        (fd) = -1;                                                                                 \
+        _stolen;                                                                                   \
     })
 
-#define TETHER_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define TETHER_ARRAY_SIZE(a)            (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Container and exec IDs: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ */
 bool tether_id_valid(const char *id);
@@ -67,6 +67,13 @@ void tether_format_time(const struct timespec *ts, char *buf, size_t len);
 int tether_signal_parse(const char *s);
 /* "SIGKILL" for 9; "SIGRTMIN+3"; NULL-free: unknown numbers give "SIG<n>" in buf. */
 const char *tether_signal_name(int sig, char *buf, size_t len);
+
+/* Standard base64 (RFC 4648, with padding). encode returns a malloc'd NUL-terminated
+ * string; decode returns the decoded length, or -1 on invalid input (out must hold
+ * tether_base64_decoded_max(len) bytes). */
+char *tether_base64_encode(const void *data, size_t len, size_t *out_len);
+size_t tether_base64_decoded_max(size_t len);
+ssize_t tether_base64_decode(const char *text, size_t len, void *out);
 
 /* Sets O_NONBLOCK on fd. */
 int tether_set_nonblock(int fd, struct tether_error *err);
