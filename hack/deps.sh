@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what tether needs to build, test, demo and benchmark on Debian 12.
+# Usage: hack/deps.sh [build|test|bench]   (each set includes the previous ones)
+# Quick when everything is there already: apt runs only for missing packages.
+set -euo pipefail
+
+set_name=${1:-test}
+pkgs=(build-essential cmake pkg-config libjansson-dev libseccomp-dev runc crun
+      busybox-static musl-tools util-linux)
+case "$set_name" in
+build) ;;
+test)
+    pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
+    ;;
+bench)
+    pkgs+=(libcmocka-dev conmon containerd)
+    ;;
+*)
+    echo "usage: $0 [build|test|bench]" >&2
+    exit 2
+    ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "hack/deps.sh: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+fi
+echo "hack/deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
