@@ -719,7 +719,7 @@ static void test_spawn_own_stdio(void **state)
     struct tether_runtime_args args;
     struct tether_runtime_cmd cmd;
     struct tether_error err = {0};
-    cleanup_free char *report = NULL, *errtext = NULL;
+    cleanup_free char *report = NULL;
     cleanup_free char *fds = NULL, *fd1 = NULL, *fd2 = NULL, *in = NULL, *argv = NULL;
     int pipefd[2], saved0, saved3, out_fd, err_fd;
 
