@@ -32,9 +32,39 @@ static pid_t read_shim_pid(const char *dir)
     return (pid_t)pid;
 }
 
+/* kill(pid, 0) also succeeds on a zombie: a shim that died and is not reaped yet is not
+ * alive (state Z or X in /proc/PID/stat, proc(5)). */
 static bool process_alive(pid_t pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    cleanup_free char *path = NULL;
+    cleanup_free char *stat = NULL;
+    const char *paren;
+
+    if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+        return false;
+    path = xasprintf("/proc/%d/stat", (int)pid);
+    if (tether_read_file(path, CTL_LS_FILE_MAX, &stat, NULL, NULL) < 0)
+        return true;
+    paren = strrchr(stat, ')');
+    return paren == NULL || (paren[1] != '\0' && paren[2] != 'Z' && paren[2] != 'X');
+}
+
+/* exit.json outlives the shim: it still tells how the container ended. */
+static bool read_exit_record(const char *dir, json_t *row)
+{
+    cleanup_free char *path = xasprintf("%s/exit.json", dir);
+    cleanup_free char *text = NULL;
+    json_auto_t *rec = NULL;
+    json_t *status;
+
+    if (tether_read_file(path, CTL_LS_FILE_MAX, &text, NULL, NULL) < 0)
+        return false;
+    rec = json_loads(text, 0, NULL);
+    status = json_object_get(rec, "exit_status");
+    if (!json_is_integer(status))
+        return false;
+    json_object_set(row, "exit_status", status);
+    return true;
 }
 
 /* Fills status, pid and exit_status from the live shim; false when it does not answer. */
@@ -53,8 +83,10 @@ static bool ask_shim(const char *dir, json_t *row)
     if (state == NULL) {
         if (code != TETHER_RPC_NOT_FOUND)
             return false;
-        /* The shim is up but holds no container (deleted, or not created yet). */
-        json_object_set_new(row, "status", json_string("none"));
+        /* The shim is up but holds no container: deleted (its exit record says how it
+         * ended), or not created yet. */
+        json_object_set_new(row, "status",
+                            json_string(read_exit_record(dir, row) ? "deleted" : "none"));
         return true;
     }
     json_object_set(row, "status", json_object_get(state, "status"));
@@ -62,24 +94,6 @@ static bool ask_shim(const char *dir, json_t *row)
         json_object_set(row, "pid", json_object_get(state, "pid"));
     if (json_object_get(state, "exit_status") != NULL)
         json_object_set(row, "exit_status", json_object_get(state, "exit_status"));
-    return true;
-}
-
-/* exit.json outlives the shim: it still tells how the container ended. */
-static bool read_exit_record(const char *dir, json_t *row)
-{
-    cleanup_free char *path = xasprintf("%s/exit.json", dir);
-    cleanup_free char *text = NULL;
-    json_auto_t *rec = NULL;
-    json_t *status;
-
-    if (tether_read_file(path, CTL_LS_FILE_MAX, &text, NULL, NULL) < 0)
-        return false;
-    rec = json_loads(text, 0, NULL);
-    status = json_object_get(rec, "exit_status");
-    if (!json_is_integer(status))
-        return false;
-    json_object_set(row, "exit_status", status);
     return true;
 }
 

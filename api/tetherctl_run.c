@@ -263,8 +263,10 @@ static json_t *wait_forwarding(struct run *r, struct tether_error *err)
             ctl_fail(err, CTL_EXIT_FAILED);
             continue;
         }
-        if (err->kind != TETHER_ERR_TIMEOUT)
+        if (err->kind != TETHER_ERR_TIMEOUT) {
+            tether_error_prefix(err, "waiting for %s", r->ctl->id);
             return NULL;
+        }
         /* Nothing buffered: sleep until the shim writes or a signal comes. */
         if (poll(pfds, 2, -1) < 0 && errno != EINTR) {
             tether_error_set(err, errno, "poll");
