@@ -128,10 +128,9 @@ static void abandon_shim(struct tether_client *c)
 {
     struct tether_error ignored = {0};
     json_auto_t *force = json_pack("{s:b}", "force", true);
-    json_auto_t *deleted =
-        tether_client_call(c, "delete", force, CTL_CLEANUP_TIMEOUT_MS, NULL, &ignored);
-    json_auto_t *stopped =
-        tether_client_call(c, "shutdown", force, CTL_CLEANUP_TIMEOUT_MS, NULL, &ignored);
+
+    json_decref(tether_client_call(c, "delete", force, CTL_CLEANUP_TIMEOUT_MS, NULL, &ignored));
+    json_decref(tether_client_call(c, "shutdown", force, CTL_CLEANUP_TIMEOUT_MS, NULL, &ignored));
 }
 
 int ctl_cmd_create(struct ctl *ctl)
