@@ -178,6 +178,8 @@ static void test_state_transitions(void **state)
     th_fixture_start(f, argv_sleep, NULL, NULL);
     c = th_shim_connect(&f->shim);
     th_call_fail(c, "state", NULL, TETHER_RPC_NOT_FOUND, NULL, 0);
+    th_call_fail(c, "wait", NULL, TETHER_RPC_NOT_FOUND, NULL, 0);
+    th_call_fail(c, "delete", NULL, TETHER_RPC_NOT_FOUND, NULL, 0);
 
     created = th_call_ok(c, "create", NULL);
     pid = th_int(created, "pid");

@@ -158,6 +158,22 @@ static void test_many_lifecycles(void **state)
         fail_msg("shim has %d fds after %d lifecycles, %d before", th_count_fds(f->shim.pid),
                  LIFECYCLES, fc.want);
     assert_true(th_pid_alive(f->shim.pid));
+
+    /* Every event of those lifecycles is still there, in order, with no gap. */
+    {
+        static const char *const topics[] = {"create", "start", "exit", "delete"};
+        const long long total = 4 * (LIFECYCLES + 1);
+        json_auto_t *sub = th_call_ok(c, "subscribe", json_pack("{s:i}", "since", 0));
+        long long seq;
+
+        assert_int_equal(th_int(sub, "seq"), total);
+        for (seq = 1; seq <= total; seq++) {
+            json_auto_t *ev = th_next_event(c);
+            assert_int_equal(th_int(ev, "seq"), seq);
+            assert_string_equal(th_str(ev, "topic"), topics[(seq - 1) % 4]);
+        }
+        th_assert_no_notification(c);
+    }
     tether_client_close(c);
 }
 
