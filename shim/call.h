@@ -17,7 +17,8 @@ struct tether_call {
     struct tether_call *next;
 };
 
-/* Completes call with a result / an error. */
+/* Completes call with a result / an error; a NULL call (an operation the shim started on
+ * its own, e.g. a restart) just drops it. */
 void tether_call_ok(struct tether_call *call, json_t *result);
 void tether_call_fail(struct tether_call *call, const struct tether_error *err);
 

@@ -7,144 +7,38 @@
 
 #include <tether/util.h>
 
+#include "bundle.h"
 #include "container.h"
+#include "supervise.h"
 
-#define X (-1)
-/* The next state for each (state, event); X = the event is not allowed. The init's exit
- * is allowed everywhere a process exists. */
-static const signed char transitions[TETHER_CTR_STATE_COUNT][TETHER_CTR_EV_COUNT] = {
-    [TETHER_CTR_NEW] = {[TETHER_CTR_EV_CREATE] = TETHER_CTR_CREATING,
-                        [TETHER_CTR_EV_CREATED] = X,
-                        [TETHER_CTR_EV_CREATE_FAILED] = X,
-                        [TETHER_CTR_EV_START] = X,
-                        [TETHER_CTR_EV_STARTED] = X,
-                        [TETHER_CTR_EV_START_FAILED] = X,
-                        [TETHER_CTR_EV_PAUSE] = X,
-                        [TETHER_CTR_EV_PAUSED] = X,
-                        [TETHER_CTR_EV_RESUME] = X,
-                        [TETHER_CTR_EV_RESUMED] = X,
-                        [TETHER_CTR_EV_EXIT] = X,
-                        [TETHER_CTR_EV_DELETE] = X,
-                        [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_CREATING] = {[TETHER_CTR_EV_CREATE] = X,
-                             [TETHER_CTR_EV_CREATED] = TETHER_CTR_CREATED,
-                             [TETHER_CTR_EV_CREATE_FAILED] = TETHER_CTR_NEW,
-                             [TETHER_CTR_EV_START] = X,
-                             [TETHER_CTR_EV_STARTED] = X,
-                             [TETHER_CTR_EV_START_FAILED] = X,
-                             [TETHER_CTR_EV_PAUSE] = X,
-                             [TETHER_CTR_EV_PAUSED] = X,
-                             [TETHER_CTR_EV_RESUME] = X,
-                             [TETHER_CTR_EV_RESUMED] = X,
-                             [TETHER_CTR_EV_EXIT] = X,
-                             [TETHER_CTR_EV_DELETE] = X,
-                             [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_CREATED] = {[TETHER_CTR_EV_CREATE] = X,
-                            [TETHER_CTR_EV_CREATED] = X,
-                            [TETHER_CTR_EV_CREATE_FAILED] = X,
-                            [TETHER_CTR_EV_START] = TETHER_CTR_STARTING,
-                            [TETHER_CTR_EV_STARTED] = X,
-                            [TETHER_CTR_EV_START_FAILED] = X,
-                            [TETHER_CTR_EV_PAUSE] = X,
-                            [TETHER_CTR_EV_PAUSED] = X,
-                            [TETHER_CTR_EV_RESUME] = X,
-                            [TETHER_CTR_EV_RESUMED] = X,
-                            [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
-                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
-                            [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_STARTING] = {[TETHER_CTR_EV_CREATE] = X,
-                             [TETHER_CTR_EV_CREATED] = X,
-                             [TETHER_CTR_EV_CREATE_FAILED] = X,
-                             [TETHER_CTR_EV_START] = X,
-                             [TETHER_CTR_EV_STARTED] = TETHER_CTR_RUNNING,
-                             [TETHER_CTR_EV_START_FAILED] = TETHER_CTR_CREATED,
-                             [TETHER_CTR_EV_PAUSE] = X,
-                             [TETHER_CTR_EV_PAUSED] = X,
-                             [TETHER_CTR_EV_RESUME] = X,
-                             [TETHER_CTR_EV_RESUMED] = X,
-                             [TETHER_CTR_EV_EXIT] = X,
-                             [TETHER_CTR_EV_DELETE] = X,
-                             [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_RUNNING] = {[TETHER_CTR_EV_CREATE] = X,
-                            [TETHER_CTR_EV_CREATED] = X,
-                            [TETHER_CTR_EV_CREATE_FAILED] = X,
-                            [TETHER_CTR_EV_START] = X,
-                            [TETHER_CTR_EV_STARTED] = X,
-                            [TETHER_CTR_EV_START_FAILED] = X,
-                            [TETHER_CTR_EV_PAUSE] = TETHER_CTR_PAUSING,
-                            [TETHER_CTR_EV_PAUSED] = X,
-                            [TETHER_CTR_EV_RESUME] = X,
-                            [TETHER_CTR_EV_RESUMED] = X,
-                            [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
-                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
-                            [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_PAUSING] = {[TETHER_CTR_EV_CREATE] = X,
-                            [TETHER_CTR_EV_CREATED] = X,
-                            [TETHER_CTR_EV_CREATE_FAILED] = X,
-                            [TETHER_CTR_EV_START] = X,
-                            [TETHER_CTR_EV_STARTED] = X,
-                            [TETHER_CTR_EV_START_FAILED] = X,
-                            [TETHER_CTR_EV_PAUSE] = X,
-                            [TETHER_CTR_EV_PAUSED] = TETHER_CTR_PAUSED,
-                            [TETHER_CTR_EV_RESUME] = X,
-                            [TETHER_CTR_EV_RESUMED] = TETHER_CTR_RUNNING,
-                            [TETHER_CTR_EV_EXIT] = X,
-                            [TETHER_CTR_EV_DELETE] = X,
-                            [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_PAUSED] = {[TETHER_CTR_EV_CREATE] = X,
-                           [TETHER_CTR_EV_CREATED] = X,
-                           [TETHER_CTR_EV_CREATE_FAILED] = X,
-                           [TETHER_CTR_EV_START] = X,
-                           [TETHER_CTR_EV_STARTED] = X,
-                           [TETHER_CTR_EV_START_FAILED] = X,
-                           [TETHER_CTR_EV_PAUSE] = X,
-                           [TETHER_CTR_EV_PAUSED] = X,
-                           [TETHER_CTR_EV_RESUME] = TETHER_CTR_RESUMING,
-                           [TETHER_CTR_EV_RESUMED] = X,
-                           [TETHER_CTR_EV_EXIT] = TETHER_CTR_STOPPED,
-                           [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
-                           [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_RESUMING] = {[TETHER_CTR_EV_CREATE] = X,
-                             [TETHER_CTR_EV_CREATED] = X,
-                             [TETHER_CTR_EV_CREATE_FAILED] = X,
-                             [TETHER_CTR_EV_START] = X,
-                             [TETHER_CTR_EV_STARTED] = X,
-                             [TETHER_CTR_EV_START_FAILED] = X,
-                             [TETHER_CTR_EV_PAUSE] = X,
-                             [TETHER_CTR_EV_PAUSED] = TETHER_CTR_PAUSED,
-                             [TETHER_CTR_EV_RESUME] = X,
-                             [TETHER_CTR_EV_RESUMED] = TETHER_CTR_RUNNING,
-                             [TETHER_CTR_EV_EXIT] = X,
-                             [TETHER_CTR_EV_DELETE] = X,
-                             [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_STOPPED] = {[TETHER_CTR_EV_CREATE] = X,
-                            [TETHER_CTR_EV_CREATED] = X,
-                            [TETHER_CTR_EV_CREATE_FAILED] = X,
-                            [TETHER_CTR_EV_START] = X,
-                            [TETHER_CTR_EV_STARTED] = X,
-                            [TETHER_CTR_EV_START_FAILED] = X,
-                            [TETHER_CTR_EV_PAUSE] = X,
-                            [TETHER_CTR_EV_PAUSED] = X,
-                            [TETHER_CTR_EV_RESUME] = X,
-                            [TETHER_CTR_EV_RESUMED] = X,
-                            [TETHER_CTR_EV_EXIT] = X,
-                            [TETHER_CTR_EV_DELETE] = TETHER_CTR_DELETING,
-                            [TETHER_CTR_EV_DELETED] = X},
-    [TETHER_CTR_DELETING] = {[TETHER_CTR_EV_CREATE] = X,
-                             [TETHER_CTR_EV_CREATED] = X,
-                             [TETHER_CTR_EV_CREATE_FAILED] = X,
-                             [TETHER_CTR_EV_START] = X,
-                             [TETHER_CTR_EV_STARTED] = X,
-                             [TETHER_CTR_EV_START_FAILED] = X,
-                             [TETHER_CTR_EV_PAUSE] = X,
-                             [TETHER_CTR_EV_PAUSED] = X,
-                             [TETHER_CTR_EV_RESUME] = X,
-                             [TETHER_CTR_EV_RESUMED] = X,
-                             [TETHER_CTR_EV_EXIT] = TETHER_CTR_DELETING,
-                             [TETHER_CTR_EV_DELETE] = X,
-                             [TETHER_CTR_EV_DELETED] = TETHER_CTR_NEW},
+/* The next state for each (state, event), stored as state + 1 so that every pair left
+ * out (0) is refused. The init's exit is accepted wherever a process exists. */
+#define T(next) ((next) + 1)
+static const unsigned char transitions[TETHER_CTR_STATE_COUNT][TETHER_CTR_EV_COUNT] = {
+    [TETHER_CTR_NEW] = {[TETHER_CTR_EV_CREATE] = T(TETHER_CTR_CREATING)},
+    [TETHER_CTR_CREATING] = {[TETHER_CTR_EV_CREATED] = T(TETHER_CTR_CREATED),
+                             [TETHER_CTR_EV_CREATE_FAILED] = T(TETHER_CTR_NEW)},
+    [TETHER_CTR_CREATED] = {[TETHER_CTR_EV_START] = T(TETHER_CTR_STARTING),
+                            [TETHER_CTR_EV_EXIT] = T(TETHER_CTR_STOPPED),
+                            [TETHER_CTR_EV_DELETE] = T(TETHER_CTR_DELETING)},
+    [TETHER_CTR_STARTING] = {[TETHER_CTR_EV_STARTED] = T(TETHER_CTR_RUNNING),
+                             [TETHER_CTR_EV_START_FAILED] = T(TETHER_CTR_CREATED)},
+    [TETHER_CTR_RUNNING] = {[TETHER_CTR_EV_PAUSE] = T(TETHER_CTR_PAUSING),
+                            [TETHER_CTR_EV_EXIT] = T(TETHER_CTR_STOPPED),
+                            [TETHER_CTR_EV_DELETE] = T(TETHER_CTR_DELETING)},
+    [TETHER_CTR_PAUSING] = {[TETHER_CTR_EV_PAUSED] = T(TETHER_CTR_PAUSED),
+                            [TETHER_CTR_EV_RESUMED] = T(TETHER_CTR_RUNNING)},
+    [TETHER_CTR_PAUSED] = {[TETHER_CTR_EV_RESUME] = T(TETHER_CTR_RESUMING),
+                           [TETHER_CTR_EV_EXIT] = T(TETHER_CTR_STOPPED),
+                           [TETHER_CTR_EV_DELETE] = T(TETHER_CTR_DELETING)},
+    [TETHER_CTR_RESUMING] = {[TETHER_CTR_EV_PAUSED] = T(TETHER_CTR_PAUSED),
+                             [TETHER_CTR_EV_RESUMED] = T(TETHER_CTR_RUNNING)},
+    [TETHER_CTR_STOPPED] = {[TETHER_CTR_EV_DELETE] = T(TETHER_CTR_DELETING),
+                            [TETHER_CTR_EV_RESTART] = T(TETHER_CTR_CREATING)},
+    [TETHER_CTR_DELETING] = {[TETHER_CTR_EV_EXIT] = T(TETHER_CTR_DELETING),
+                             [TETHER_CTR_EV_DELETED] = T(TETHER_CTR_NEW)},
 };
-#undef X
+#undef T
 
 static const char *const state_names[TETHER_CTR_STATE_COUNT] = {
     [TETHER_CTR_NEW] = "new",         [TETHER_CTR_CREATING] = "creating",
@@ -167,7 +61,7 @@ int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_eve
 {
     if ((unsigned)state >= TETHER_CTR_STATE_COUNT || (unsigned)ev >= TETHER_CTR_EV_COUNT)
         return -1;
-    return transitions[state][ev];
+    return (int)transitions[state][ev] - 1;
 }
 
 const char *tether_container_status(const struct tether_container *ctr)
@@ -198,7 +92,7 @@ static int check_event(const struct tether_container *ctr, enum tether_ctr_event
     return 0;
 }
 
-static void transition(struct tether_container *ctr, enum tether_ctr_event ev)
+void tether_container_transition(struct tether_container *ctr, enum tether_ctr_event ev)
 {
     int next = tether_container_next_state(ctr->state, ev);
 
@@ -228,6 +122,7 @@ static json_t *pid_result(pid_t pid)
 }
 
 static void init_exited(struct tether_child *child, int status, const struct timespec *at);
+static void opts_free(struct tether_create_opts *opts);
 
 void tether_container_init(struct tether_container *ctr, const struct tether_ctr_env *env)
 {
@@ -235,9 +130,14 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
     ctr->env = *env;
     ctr->state = TETHER_CTR_NEW;
     ctr->exit_path = xasprintf("%s/exit.json", env->dir);
+    ctr->jobenv = (struct tether_job_env){.reaper = env->reaper,
+                                          .rt = env->rt,
+                                          .loop = env->loop,
+                                          .timeout_ms = env->runtime_timeout_ms};
     ctr->oom_src.fd = -1;
     tether_cgroup_init(&ctr->cg);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
+    tether_supervise_init(ctr);
 }
 
 static void oom_stop(struct tether_container *ctr)
@@ -272,7 +172,11 @@ void tether_container_fini(struct tether_container *ctr)
     }
     free_execs(ctr);
     tether_process_fini(&ctr->init);
+    tether_supervise_fini(ctr);
     oom_stop(ctr);
+    opts_free(&ctr->opts);
+    free(ctr->runtime_bundle);
+    ctr->runtime_bundle = NULL;
     free(ctr->exit_path);
     ctr->exit_path = NULL;
 }
@@ -309,8 +213,7 @@ static struct tether_job *spawn(struct tether_container *ctr, enum tether_runtim
                                 const struct tether_runtime_args *args, tether_job_cb done,
                                 struct tether_call *call, struct tether_error *err)
 {
-    struct tether_job *job =
-        tether_job_spawn(ctr->env.reaper, ctr->env.rt, op, args, done, ctr, &ctr->jobs, err);
+    struct tether_job *job = tether_job_spawn(&ctr->jobenv, op, args, done, ctr, &ctr->jobs, err);
 
     if (job != NULL)
         job->call = call;
@@ -359,10 +262,12 @@ static void announce_init_exit(struct tether_container *ctr)
         return;
     persist_exit(ctr);
     log_info(ctr->env.log, "container %s exited with status %d", ctr->env.id, p->exit.exit_status);
-    transition(ctr, TETHER_CTR_EV_EXIT);
+    tether_container_transition(ctr, TETHER_CTR_EV_EXIT);
     tether_process_announce_exit(p);
     if (ctr->state == TETHER_CTR_DELETING && ctr->delete_done)
         finish_delete(ctr);
+    else
+        tether_supervise_exited(ctr);
 }
 
 void tether_container_exec_settled(struct tether_container *ctr)
@@ -493,41 +398,75 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
         tether_io_drain(&ctr->init.io);
         tether_io_close(&ctr->init.io);
         tether_console_close(&ctr->init.console);
-        transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
+        tether_container_transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
+        ctr->restarting = false;
         tether_call_fail(call, why);
+        tether_supervise_settled(ctr);
         return;
     }
     ctr->init.pid = pid;
     ctr->init.child.pid = pid;
     ctr->init.state = TETHER_PROC_RUNNING;
-    transition(ctr, TETHER_CTR_EV_CREATED);
+    tether_container_transition(ctr, TETHER_CTR_EV_CREATED);
     log_info(ctr->env.log, "container %s created, init pid %d", ctr->env.id, (int)pid);
     oom_start(ctr);
-    tether_container_publish(ctr, "create", pid_result(pid));
+    if (!ctr->restarting)
+        tether_container_publish(ctr, "create", pid_result(pid));
     tether_call_ok(call, pid_result(pid));
     /* The init can only have exited already if something killed it; adopt() then reports
      * that exit right away. */
     tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
+    if (ctr->restarting && !ctr->user_stopped && !ctr->init.exited &&
+        tether_container_start(ctr, NULL, &perr) < 0) {
+        log_error(ctr->env.log, "restart: %s", perr.msg);
+        ctr->restarting = false;
+    }
+    tether_supervise_settled(ctr);
 }
 
-int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
-                            struct tether_call *call, struct tether_error *err)
+/* The bundle given to the runtime: the engine's, or the shim's own copy when the shim
+ * adds to the container. */
+static int prepare_bundle(struct tether_container *ctr, struct tether_error *err)
+{
+    json_t *config;
+    int rc = -1;
+
+    free(ctr->runtime_bundle);
+    ctr->runtime_bundle = NULL;
+    if (!ctr->opts.init) {
+        ctr->runtime_bundle = xstrdup(ctr->env.bundle);
+        return 0;
+    }
+    config = tether_bundle_load(ctr->env.bundle, err);
+    if (config == NULL)
+        return -1;
+    if (tether_bundle_relocate(config, ctr->env.bundle, err) == 0 &&
+        tether_bundle_add_init(config, ctr->env.init_path ? ctr->env.init_path : "", err) == 0 &&
+        tether_bundle_write(config, ctr->env.dir, err) == 0) {
+        ctr->runtime_bundle = xstrdup(ctr->env.dir);
+        rc = 0;
+    }
+    json_decref(config);
+    return rc;
+}
+
+/* Runs the runtime's create with the options kept in ctr->opts. */
+int tether_container_spawn_create(struct tether_container *ctr, struct tether_call *call,
+                                  struct tether_error *err)
 {
     struct tether_runtime_args args;
     cleanup_free char *pid_path = xasprintf("%s/init.pid", ctr->env.dir);
 
-    if (ctr->state != TETHER_CTR_NEW)
-        return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
-                                 ctr->env.id, tether_container_status(ctr));
     unlink(pid_path);
-    if (tether_process_prepare(&ctr->init, &opts->proc, "init", err) < 0)
+    if (prepare_bundle(ctr, err) < 0 ||
+        tether_process_prepare(&ctr->init, &ctr->opts.proc, "init", err) < 0)
         return -1;
     tether_runtime_args_init(&args);
     args.id = ctr->env.id;
-    args.bundle = ctr->env.bundle;
+    args.bundle = ctr->runtime_bundle;
     args.pid_file = pid_path;
-    args.console_socket = opts->proc.terminal ? ctr->init.console.path : NULL;
-    args.extra = (const char *const *)opts->runtime_args;
+    args.console_socket = ctr->opts.proc.terminal ? ctr->init.console.path : NULL;
+    args.extra = (const char *const *)ctr->opts.runtime_args;
     args.stdin_fd = ctr->init.io.child_fds[0];
     args.stdout_fd = ctr->init.io.child_fds[1];
     args.stderr_fd = ctr->init.io.child_fds[2];
@@ -538,7 +477,48 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
     }
     if (tether_io_start(&ctr->init.io, err) < 0)
         log_error(ctr->env.log, "container output will be lost: %s", err->msg);
-    transition(ctr, TETHER_CTR_EV_CREATE);
+    return 0;
+}
+
+static void opts_free(struct tether_create_opts *opts)
+{
+    size_t i;
+
+    free(opts->proc.log.path);
+    for (i = 0; opts->runtime_args != NULL && opts->runtime_args[i] != NULL; i++)
+        free(opts->runtime_args[i]);
+    free(opts->runtime_args);
+    memset(opts, 0, sizeof(*opts));
+}
+
+static void opts_copy(struct tether_create_opts *dst, const struct tether_create_opts *src)
+{
+    size_t i, n = 0;
+
+    opts_free(dst);
+    *dst = *src;
+    dst->proc.log.path = src->proc.log.path ? xstrdup(src->proc.log.path) : NULL;
+    while (src->runtime_args != NULL && src->runtime_args[n] != NULL)
+        n++;
+    dst->runtime_args = NULL;
+    if (src->runtime_args != NULL) {
+        dst->runtime_args = xzalloc((n + 1) * sizeof(char *));
+        for (i = 0; i < n; i++)
+            dst->runtime_args[i] = xstrdup(src->runtime_args[i]);
+    }
+}
+
+int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
+                            struct tether_call *call, struct tether_error *err)
+{
+    if (ctr->state != TETHER_CTR_NEW)
+        return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
+                                 ctr->env.id, tether_container_status(ctr));
+    opts_copy(&ctr->opts, opts);
+    tether_supervise_reset(ctr);
+    if (tether_container_spawn_create(ctr, call, err) < 0)
+        return -1;
+    tether_container_transition(ctr, TETHER_CTR_EV_CREATE);
     return 0;
 }
 
@@ -555,13 +535,23 @@ static void start_done(struct tether_job *job, int rc, const struct tether_error
      * error when the process was gone before it looked). */
     if (rc < 0 && !ctr->init.exited) {
         log_warn(ctr->env.log, "start failed: %s", err->msg);
-        transition(ctr, TETHER_CTR_EV_START_FAILED);
+        tether_container_transition(ctr, TETHER_CTR_EV_START_FAILED);
+        ctr->restarting = false;
         tether_call_fail(call, err);
+        tether_supervise_settled(ctr);
         return;
     }
-    transition(ctr, TETHER_CTR_EV_STARTED);
+    tether_container_transition(ctr, TETHER_CTR_EV_STARTED);
+    clock_gettime(CLOCK_MONOTONIC, &ctr->started_at);
+    if (ctr->restarting) {
+        ctr->restarting = false;
+        tether_container_publish(
+            ctr, "restart",
+            json_pack("{s:i,s:i}", "attempt", (int)ctr->restarts, "pid", (int)ctr->init.pid));
+    }
     tether_container_publish(ctr, "start", pid_result(ctr->init.pid));
     tether_call_ok(call, pid_result(ctr->init.pid));
+    tether_supervise_settled(ctr);
     announce_init_exit(ctr);
 }
 
@@ -576,7 +566,7 @@ int tether_container_start(struct tether_container *ctr, struct tether_call *cal
     args.id = ctr->env.id;
     if (spawn(ctr, TETHER_RT_START, &args, start_done, call, err) == NULL)
         return -1;
-    transition(ctr, TETHER_CTR_EV_START);
+    tether_container_transition(ctr, TETHER_CTR_EV_START);
     return 0;
 }
 
@@ -600,6 +590,12 @@ int tether_container_kill(struct tether_container *ctr, const char *exec_id, int
 
     if (p == NULL)
         return -1;
+    if (exec_id == NULL && tether_supervise_user_kill(ctr)) {
+        /* It was waiting to be restarted: the kill ends that, as Docker's does. */
+        log_info(ctr->env.log, "kill: pending restart of %s cancelled", ctr->env.id);
+        tether_call_ok(call, json_object());
+        return 0;
+    }
     if (p->exited || p->pid <= 0)
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "cannot kill %s%s: it is %s",
                                  exec_id ? "exec " : "container ", exec_id ? exec_id : ctr->env.id,
@@ -646,7 +642,7 @@ static void finish_delete(struct tether_container *ctr)
             tether_call_fail(call, &ctr->delete_err);
         return;
     }
-    transition(ctr, TETHER_CTR_EV_DELETED);
+    tether_container_transition(ctr, TETHER_CTR_EV_DELETED);
     free_execs(ctr);
     tether_process_fini(&ctr->init);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
@@ -690,11 +686,12 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
     args.force = !ctr->init.exited;
     if (spawn(ctr, TETHER_RT_DELETE, &args, delete_done, NULL, err) == NULL)
         return -1;
+    tether_supervise_user_kill(ctr);
     ctr->delete_call = call;
     ctr->delete_done = false;
     ctr->before_delete = ctr->state;
     tether_error_clear(&ctr->delete_err);
-    transition(ctr, TETHER_CTR_EV_DELETE);
+    tether_container_transition(ctr, TETHER_CTR_EV_DELETE);
     return 0;
 }
 
@@ -758,10 +755,10 @@ static void pause_done(struct tether_job *job, int rc, const struct tether_error
 
     (void)out;
     if (rc < 0) {
-        transition(ctr, pausing ? TETHER_CTR_EV_RESUMED : TETHER_CTR_EV_PAUSED);
+        tether_container_transition(ctr, pausing ? TETHER_CTR_EV_RESUMED : TETHER_CTR_EV_PAUSED);
         tether_call_fail(job->call, err);
     } else {
-        transition(ctr, pausing ? TETHER_CTR_EV_PAUSED : TETHER_CTR_EV_RESUMED);
+        tether_container_transition(ctr, pausing ? TETHER_CTR_EV_PAUSED : TETHER_CTR_EV_RESUMED);
         tether_container_publish(ctr, pausing ? "paused" : "resumed", json_object());
         tether_call_ok(job->call, json_object());
     }
@@ -783,7 +780,7 @@ int tether_container_pause(struct tether_container *ctr, bool pause, struct teth
     if (spawn(ctr, pause ? TETHER_RT_PAUSE : TETHER_RT_RESUME, &args, pause_done, call, err) ==
         NULL)
         return -1;
-    transition(ctr, ev);
+    tether_container_transition(ctr, ev);
     return 0;
 }
 
@@ -842,6 +839,8 @@ json_t *tether_container_state_json(struct tether_container *ctr, const char *ex
     }
     if (p->exit_announced)
         tether_exit_to_json(&p->exit, st);
+    if (exec_id == NULL)
+        json_object_set_new(st, "restarts", json_integer(ctr->restarts));
     if (exec_id == NULL && !ctr->exit_persisted && p->exit_announced)
         json_object_set_new(st, "exit_persisted", json_false());
     return st;

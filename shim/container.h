@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "process.h"
 #include "reaper.h"
+#include "timer.h"
 
 enum tether_ctr_state {
     TETHER_CTR_NEW,      /* no container (before create, after delete) */
@@ -52,6 +53,7 @@ enum tether_ctr_event {
     TETHER_CTR_EV_EXIT,
     TETHER_CTR_EV_DELETE,
     TETHER_CTR_EV_DELETED,
+    TETHER_CTR_EV_RESTART, /* the restart policy re-creates a stopped container */
     TETHER_CTR_EV_COUNT,
 };
 
@@ -64,7 +66,9 @@ struct tether_ctr_env {
     struct tether_events *events;
     const char *id;
     const char *bundle;
-    const char *dir; /* <state-dir>/<id> */
+    const char *dir;             /* <state-dir>/<id> */
+    unsigned runtime_timeout_ms; /* 0 = none */
+    const char *init_path;       /* tether-init binary for create {"init":true} */
     /* Called after each event is recorded (the front end pushes it to subscribers). */
     void (*on_event)(void *opaque, const struct tether_event *ev);
     /* Called with output of a process as it is read (attached clients). */
@@ -73,9 +77,25 @@ struct tether_ctr_env {
     void *opaque;
 };
 
+enum tether_restart_kind {
+    TETHER_RESTART_NO,
+    TETHER_RESTART_ON_FAILURE,
+    TETHER_RESTART_ALWAYS,
+    TETHER_RESTART_UNLESS_STOPPED,
+};
+
+struct tether_restart_policy {
+    enum tether_restart_kind kind;
+    unsigned max_retries;    /* 0 = no limit */
+    unsigned backoff_ms;     /* first delay, doubled per consecutive failure */
+    unsigned max_backoff_ms; /* the delay's ceiling */
+};
+
 struct tether_create_opts {
     struct tether_process_opts proc;
-    char **runtime_args; /* NULL-terminated, owned by the caller */
+    char **runtime_args; /* NULL-terminated */
+    bool init;           /* run tether-init as PID 1 in front of the bundle's process */
+    struct tether_restart_policy restart;
 };
 
 struct tether_exec_opts {
@@ -99,6 +119,22 @@ struct tether_container {
     uint64_t oom_events;
     char *exit_path;         /* <dir>/exit.json */
     struct tether_job *jobs; /* runtime commands in flight */
+    struct tether_job_env jobenv;
+    /* Kept from create for restarts. */
+    struct tether_create_opts opts;
+    char *runtime_bundle; /* the bundle the runtime is given: the engine's, or <dir> */
+    /* Supervision (supervise.c). */
+    bool restarting;            /* a restart's create/start is under way */
+    bool user_stopped;          /* stop or kill from a client: no more restarts */
+    unsigned restarts;          /* restarts done */
+    unsigned failures;          /* consecutive short runs, for the backoff */
+    struct timespec started_at; /* CLOCK_MONOTONIC of the last start */
+    struct tether_timer restart_timer;
+    struct tether_timer stop_timer;
+    struct tether_call *stop_calls;
+    int stop_signal;
+    unsigned stop_timeout_s;
+    bool stop_pending; /* stop asked while the container was being (re)created */
     unsigned exec_seq;
 };
 
@@ -125,6 +161,12 @@ int tether_container_pause(struct tether_container *ctr, bool pause, struct teth
 /* resources: LinuxResources JSON text */
 int tether_container_update(struct tether_container *ctr, const char *resources,
                             struct tether_call *call, struct tether_error *err);
+/* Docker's stop: signal (0 = the bundle's stop signal), wait up to timeout_s, then
+ * SIGKILL; answers {"exit_status"} and ends restarts. Runs to completion even when the
+ * caller goes away. */
+int tether_container_stop(struct tether_container *ctr, int sig, unsigned timeout_s,
+                          struct tether_call *call, struct tether_error *err);
+
 /* The `stats` result (new reference). */
 json_t *tether_container_stats(struct tether_container *ctr, struct tether_error *err);
 

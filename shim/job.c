@@ -27,21 +27,54 @@ static void job_exited(struct tether_child *child, int status, const struct time
 
     (void)at;
     job_unlink(job);
+    tether_timer_fini(&job->timer);
     rc = tether_runtime_finish(&job->cmd, status, &out, &err);
+    if (job->timed_out) {
+        free(out);
+        out = NULL;
+        rc = tether_error_setk(&err, TETHER_ERR_TIMEOUT, 0,
+                               "the runtime did not finish within %u ms and was killed",
+                               job->timeout_ms);
+    }
     job->done(job, rc, &err, out);
     free(out);
     free(job);
 }
 
-struct tether_job *tether_job_spawn(struct tether_reaper *reaper, const struct tether_runtime *rt,
-                                    enum tether_runtime_op op,
+static void job_timeout(struct tether_timer *timer)
+{
+    struct tether_job *job = container_of(timer, struct tether_job, timer);
+
+    /* Still our unreaped child, so the pid is still the runtime's. */
+    job->timed_out = true;
+    kill(job->cmd.pid, SIGKILL);
+}
+
+static void job_kill_and_reap(struct tether_job *job)
+{
+    kill(job->cmd.pid, SIGKILL);
+    while (waitpid(job->cmd.pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    tether_runtime_cmd_release(&job->cmd);
+}
+
+struct tether_job *tether_job_spawn(const struct tether_job_env *env, enum tether_runtime_op op,
                                     const struct tether_runtime_args *args, tether_job_cb done,
                                     void *data, struct tether_job **list, struct tether_error *err)
 {
     struct tether_job *job = xzalloc(sizeof(*job));
 
-    job->mark = tether_reaper_mark(reaper);
-    if (tether_runtime_spawn(rt, op, args, &job->cmd, err) < 0) {
+    job->mark = tether_reaper_mark(env->reaper);
+    tether_timer_init(&job->timer, env->loop, job_timeout);
+    job->timeout_ms = env->timeout_ms;
+    if (tether_runtime_spawn(env->rt, op, args, &job->cmd, err) < 0) {
+        free(job);
+        return NULL;
+    }
+    if (env->timeout_ms > 0 && tether_timer_arm(&job->timer, env->timeout_ms, err) < 0) {
+        /* Without its time limit the command must not run. */
+        job_kill_and_reap(job);
+        tether_timer_fini(&job->timer);
         free(job);
         return NULL;
     }
@@ -52,7 +85,7 @@ struct tether_job *tether_job_spawn(struct tether_reaper *reaper, const struct t
     *list = job;
     job->child.pid = job->cmd.pid;
     job->child.exited = job_exited;
-    tether_reaper_watch(reaper, &job->child);
+    tether_reaper_watch(env->reaper, &job->child);
     return job;
 }
 
@@ -62,10 +95,8 @@ void tether_job_abort_all(struct tether_reaper *reaper, struct tether_job **list
         struct tether_job *job = *list;
         *list = job->next;
         tether_reaper_unwatch(reaper, &job->child);
-        kill(job->cmd.pid, SIGKILL);
-        while (waitpid(job->cmd.pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        tether_runtime_cmd_release(&job->cmd);
+        tether_timer_fini(&job->timer);
+        job_kill_and_reap(job);
         free(job);
     }
 }

@@ -41,6 +41,15 @@ int tether_loop_add(struct tether_loop *loop, struct tether_source *src, struct 
 {
     struct epoll_event ev = {.events = src->events, .data.ptr = src};
 
+    if (src->dead) {
+        /* Re-added in the batch that removed it: it must not be released after all. */
+        struct tether_source **pp;
+        for (pp = &loop->dead; *pp != NULL; pp = &(*pp)->next_dead)
+            if (*pp == src) {
+                *pp = src->next_dead;
+                break;
+            }
+    }
     src->dead = false;
     src->next_dead = NULL;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0)

@@ -26,7 +26,8 @@ static void usage(FILE *out)
     fputs("usage: tether-shim --id ID --bundle DIR [--state-dir DIR] [--runtime NAME|PATH]\n"
           "                   [--runtime-root DIR] [--socket PATH] [--foreground]\n"
           "                   [--log-level error|warn|info|debug] [--max-message BYTES]\n"
-          "                   [--kill-on-exit] [--allow-uid UID]...\n",
+          "                   [--kill-on-exit] [--allow-uid UID]... [--runtime-timeout SECONDS]\n"
+          "                   [--init-path PATH]\n",
           out);
 }
 
@@ -39,7 +40,9 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
         OPT_LOG_LEVEL,
         OPT_MAX_MESSAGE,
         OPT_KILL_ON_EXIT,
-        OPT_ALLOW_UID
+        OPT_ALLOW_UID,
+        OPT_RUNTIME_TIMEOUT,
+        OPT_INIT_PATH,
     };
     static const struct option opts[] = {
         {"id", required_argument, NULL, 'i'},
@@ -53,6 +56,8 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
         {"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
         {"kill-on-exit", no_argument, NULL, OPT_KILL_ON_EXIT},
         {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
+        {"runtime-timeout", required_argument, NULL, OPT_RUNTIME_TIMEOUT},
+        {"init-path", required_argument, NULL, OPT_INIT_PATH},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -113,6 +118,17 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
                 return tether_error_set(err, 0, "at most %d --allow-uid", TETHER_ALLOW_UIDS_MAX);
             cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)n;
             break;
+        case OPT_RUNTIME_TIMEOUT:
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || n > 3600)
+                return tether_error_set(err, 0, "invalid --runtime-timeout %s (0..3600 seconds)",
+                                        optarg);
+            cfg->runtime_timeout_ms = (unsigned)n * 1000;
+            break;
+        case OPT_INIT_PATH:
+            cfg->init_path = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -139,6 +155,16 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
         if (access(config, R_OK) < 0)
             return tether_error_set(err, errno, "bundle %s has no readable config.json",
                                     cfg->bundle);
+    }
+    if (cfg->init_path == NULL) {
+        /* tether-init is installed next to tether-shim. */
+        char self[PATH_MAX];
+        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (len > 0) {
+            self[len] = '\0';
+            *strrchr(self, '/') = '\0';
+            cfg->init_path = xasprintf("%s/tether-init", self);
+        }
     }
     if (state_dir[0] != '/')
         return tether_error_set(err, 0, "--state-dir must be an absolute path");

@@ -137,7 +137,7 @@ static int op_version(struct tether_shim *shim, json_t *params, struct tether_ca
         return 0;
     }
     tether_runtime_args_init(&args);
-    job = tether_job_spawn(&shim->reaper, &shim->rt, TETHER_RT_VERSION, &args, version_done, shim,
+    job = tether_job_spawn(&shim->ctr.jobenv, TETHER_RT_VERSION, &args, version_done, shim,
                            &shim->jobs, err);
     if (job == NULL)
         return -1;
@@ -195,23 +195,84 @@ static int parse_process_opts(struct tether_shim *shim, json_t *params, bool is_
     return parse_log_opts(shim, log, !is_init, &opts->log, err);
 }
 
+static int parse_restart(json_t *restart, struct tether_restart_policy *pol,
+                         struct tether_error *err)
+{
+    static const char *const allowed[] = {"policy", "max_retries", "backoff_ms", "max_backoff_ms",
+                                          NULL};
+    static const char *const names[] = {[TETHER_RESTART_NO] = "no",
+                                        [TETHER_RESTART_ON_FAILURE] = "on-failure",
+                                        [TETHER_RESTART_ALWAYS] = "always",
+                                        [TETHER_RESTART_UNLESS_STOPPED] = "unless-stopped"};
+    const char *policy = "no";
+    int64_t retries = 0, backoff = 100, max_backoff = 60000;
+    size_t i;
+
+    pol->kind = TETHER_RESTART_NO;
+    if (restart == NULL)
+        return 0;
+    if (tether_params_check(restart, allowed, err) < 0 ||
+        tether_params_string(restart, "policy", &policy, err) < 0 ||
+        tether_params_int(restart, "max_retries", 0, 1000000, &retries, err) < 0 ||
+        tether_params_int(restart, "backoff_ms", 0, 3600000, &backoff, err) < 0 ||
+        tether_params_int(restart, "max_backoff_ms", 0, 86400000, &max_backoff, err) < 0)
+        return tether_error_prefix(err, "restart");
+    for (i = 0; i < TETHER_ARRAY_SIZE(names); i++)
+        if (strcmp(names[i], policy) == 0)
+            break;
+    if (i == TETHER_ARRAY_SIZE(names))
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "restart.policy must be no, on-failure, always or unless-stopped");
+    pol->kind = (enum tether_restart_kind)i;
+    pol->max_retries = (unsigned)retries;
+    pol->backoff_ms = (unsigned)backoff;
+    pol->max_backoff_ms = (unsigned)(max_backoff < backoff ? backoff : max_backoff);
+    return 0;
+}
+
 static int op_create(struct tether_shim *shim, json_t *params, struct tether_call *call,
                      struct tether_error *err)
 {
-    static const char *const allowed[] = {"terminal", "stdin", "log", "runtime_args", NULL};
+    static const char *const allowed[] = {"terminal", "stdin",   "log", "runtime_args",
+                                          "init",     "restart", NULL};
     struct tether_create_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
+    json_t *restart = NULL;
     int rc = -1;
 
     if (tether_params_check(params, allowed, err) < 0 ||
         parse_process_opts(shim, params, true, &opts.proc, err) < 0 ||
         tether_params_strings(params, "runtime_args", RUNTIME_ARGS_MAX, &opts.runtime_args, err) <
-            0)
+            0 ||
+        tether_params_bool(params, "init", &opts.init, err) < 0 ||
+        tether_params_object(params, "restart", &restart, err) < 0 ||
+        parse_restart(restart, &opts.restart, err) < 0)
         goto out;
     rc = tether_container_create(&shim->ctr, &opts, call, err);
 out:
     free(opts.proc.log.path);
     tether_params_strings_free(opts.runtime_args);
     return rc;
+}
+
+/* ---- stop ---- */
+
+static int op_stop(struct tether_shim *shim, json_t *params, struct tether_call *call,
+                   struct tether_error *err)
+{
+    static const char *const allowed[] = {"timeout", "signal", NULL};
+    int64_t timeout = 10;
+    int sig = 0;
+
+    if (tether_params_check(params, allowed, err) < 0 ||
+        tether_params_int(params, "timeout", 0, 86400, &timeout, err) < 0 ||
+        tether_params_signal(params, "signal", &sig, err) < 0)
+        return -1;
+    return tether_container_stop(&shim->ctr, sig, (unsigned)timeout, call, err);
+}
+
+static json_t *m_stop(struct method_ctx *ctx, struct tether_error *err)
+{
+    return start_call(ctx, op_stop, NULL, err);
 }
 
 static json_t *m_create(struct method_ctx *ctx, struct tether_error *err)
@@ -663,6 +724,7 @@ static const struct {
     {"stats", m_stats},     {"attach", m_attach},
     {"input", m_input},     {"close_stdin", m_close_stdin},
     {"resize", m_resize},   {"reopen_log", m_reopen_log},
+    {"stop", m_stop},
 };
 
 void tether_methods_dispatch(void *opaque, struct tether_conn *conn, char *line, size_t len)

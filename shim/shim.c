@@ -116,6 +116,8 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
         .id = shim->cfg.id,
         .bundle = shim->cfg.bundle,
         .dir = shim->cfg.dir,
+        .runtime_timeout_ms = shim->cfg.runtime_timeout_ms,
+        .init_path = shim->cfg.init_path,
         .on_event = tether_methods_on_event,
         .on_output = tether_methods_on_output,
         .opaque = shim,

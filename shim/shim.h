@@ -28,6 +28,8 @@ struct tether_shim_config {
     char *runtime_root; /* NULL = the runtime's default */
     bool foreground;
     bool kill_on_exit;
+    unsigned runtime_timeout_ms; /* 0 = none */
+    char *init_path;             /* tether-init, default next to tether-shim */
     enum tether_log_level log_level;
     size_t max_message;
     uid_t allow_uids[TETHER_ALLOW_UIDS_MAX];
