@@ -305,6 +305,41 @@ static void test_sigterm_leaves_container(void **state)
     /* The teardown's forced delete through the runtime removes it. */
 }
 
+/* With --kill-on-exit, SIGTERM takes the container down with the shim, and its exit is
+ * recorded on the way. */
+static void test_sigterm_kill_on_exit(void **state)
+{
+    static const char *const extra[] = {"--kill-on-exit", NULL};
+    struct th_fixture *f = *state;
+    cleanup_free char *exit_path = NULL;
+    struct tether_error err = {0};
+    struct tether_client *c;
+    json_auto_t *created = NULL, *rec = NULL;
+    json_error_t jerr;
+    long long pid;
+
+    th_require_runtime(&f->env, f->runtime);
+    th_make_bundle(&f->env, "bundle", argv_sleep, f->bundle, sizeof(f->bundle));
+    th_shim_unique_id("it-shim", f->id, sizeof(f->id));
+    if (th_shim_try_launch(&f->shim, &f->env, f->runtime, f->id, f->bundle, extra, &err) < 0)
+        fail_msg("launch with --kill-on-exit: %s", err.msg);
+    exit_path = shim_file(&f->shim, "exit.json");
+    c = th_shim_connect(&f->shim);
+    created = th_call_ok(c, "create", NULL);
+    pid = th_int(created, "pid");
+    json_decref(th_call_ok(c, "start", NULL));
+    tether_client_close(c);
+
+    assert_int_equal(kill(f->shim.pid, SIGTERM), 0);
+    assert_true(th_wait_pid_dead(f->shim.pid, TH_GONE_MS));
+    assert_true(th_wait_pid_dead((pid_t)pid, TH_GONE_MS));
+    rec = json_load_file(exit_path, 0, &jerr);
+    if (rec == NULL)
+        fail_msg("%s: %s", exit_path, jerr.text);
+    assert_int_equal(th_int(rec, "exit_status"), 137);
+    assert_string_equal(th_str(rec, "signal"), "SIGKILL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +352,7 @@ int main(void)
         TH_BOTH_RUNTIMES(test_shutdown_with_container),
         TH_BOTH_RUNTIMES(test_exit_json),
         TH_BOTH_RUNTIMES(test_sigterm_leaves_container),
+        TH_BOTH_RUNTIMES(test_sigterm_kill_on_exit),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

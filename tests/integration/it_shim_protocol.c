@@ -286,6 +286,46 @@ static void test_oversized_line(void **state)
     tether_client_close(other);
 }
 
+/* --max-message lowers the bound for every connection. */
+static void test_max_message_option(void **state)
+{
+    static const char *const extra[] = {"--max-message", "4096", NULL};
+    struct th_fixture *f = *state;
+    struct tether_error err = {0};
+    struct tether_client *c, *other;
+    cleanup_free char *line = xmalloc(8192);
+    json_auto_t *msg = NULL;
+
+    th_require_runtime(&f->env, f->runtime);
+    th_make_bundle(&f->env, "bundle", argv_sleep, f->bundle, sizeof(f->bundle));
+    th_shim_unique_id("it-shim", f->id, sizeof(f->id));
+    if (th_shim_try_launch(&f->shim, &f->env, f->runtime, f->id, f->bundle, extra, &err) < 0)
+        fail_msg("launch with --max-message: %s", err.msg);
+    other = th_shim_connect(&f->shim);
+    c = th_shim_connect(&f->shim);
+    /* 2000 bytes: well under the bound, answered. */
+    snprintf(line, 8192,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"state\",\"params\":{\"p\":\"%0*d\"}}\n",
+             1900, 0);
+    send_raw(c, line, strlen(line));
+    msg = th_read_message(c);
+    assert_error(msg, TETHER_RPC_INVALID_PARAMS, 1);
+    json_decref(msg);
+    /* 6000 bytes: over it. */
+    memset(line, 'y', 6000);
+    line[6000] = '\n';
+    send_raw(c, line, 6001);
+    msg = th_read_message(c);
+    assert_error(msg, TETHER_RPC_TOO_LARGE, ID_NULL);
+    json_decref(msg);
+    msg = tether_client_read_message(c, TH_CALL_MS, &err);
+    assert_null(msg);
+    assert_int_equal(err.kind, TETHER_ERR_NOT_FOUND);
+    tether_client_close(c);
+    still_serving(other);
+    tether_client_close(other);
+}
+
 /* A long line under the limit is read and answered like any other. */
 static void test_large_line_under_limit(void **state)
 {
@@ -409,6 +449,7 @@ int main(void)
         TH_BOTH_RUNTIMES(test_out_of_order),
         TH_RUNTIME_TEST(test_oversized_line, "runc"),
         TH_RUNTIME_TEST(test_large_line_under_limit, "runc"),
+        TH_RUNTIME_TEST(test_max_message_option, "runc"),
         TH_BOTH_RUNTIMES(test_client_closes_mid_request),
         TH_RUNTIME_TEST(test_many_clients, "runc"),
         TH_BOTH_RUNTIMES(test_missing_executable),
