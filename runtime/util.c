@@ -370,3 +370,22 @@ ssize_t tether_base64_decode(const char *text, size_t len, void *out)
     }
     return (ssize_t)n;
 }
+
+const char *tether_quote(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    if (len == 0)
+        return buf;
+    for (; *s != '\0' && o + 5 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            snprintf(buf + o, len - o, "\\x%02x", c);
+            o += 4;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}

@@ -64,6 +64,7 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
     };
     const char *bundle = NULL, *state_dir = "/run/tether";
     char real[PATH_MAX];
+    char q[512];
     char *end;
     int c, level;
     unsigned long n;
@@ -140,21 +141,24 @@ static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
             exit(EXIT_USAGE);
         }
     }
+    /* Messages quote what the caller gave: the reason stays on one line whatever it holds. */
     if (optind < argc)
-        return tether_error_set(err, 0, "unexpected argument: %s", argv[optind]);
+        return tether_error_set(err, 0, "unexpected argument: %s",
+                                tether_quote(argv[optind], q, sizeof(q)));
     if (cfg->id == NULL || bundle == NULL)
         return tether_error_set(err, 0, "--id and --bundle are required");
     if (!tether_id_valid(cfg->id))
-        return tether_error_set(
-            err, 0, "invalid id \"%s\": must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", cfg->id);
+        return tether_error_set(err, 0,
+                                "invalid id \"%s\": must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+                                tether_quote(cfg->id, q, sizeof(q)));
     if (realpath(bundle, real) == NULL)
-        return tether_error_set(err, errno, "bundle %s", bundle);
+        return tether_error_set(err, errno, "bundle %s", tether_quote(bundle, q, sizeof(q)));
     cfg->bundle = xstrdup(real);
     {
         cleanup_free char *config = xasprintf("%s/config.json", cfg->bundle);
         if (access(config, R_OK) < 0)
             return tether_error_set(err, errno, "bundle %s has no readable config.json",
-                                    cfg->bundle);
+                                    tether_quote(cfg->bundle, q, sizeof(q)));
     }
     if (cfg->init_path == NULL) {
         /* tether-init is installed next to tether-shim. */

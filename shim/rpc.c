@@ -84,7 +84,7 @@ int tether_rpc_decode(const char *line, size_t len, struct tether_rpc_request *r
 
     memset(req, 0, sizeof(*req));
     *error_response = NULL;
-    msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (msg == NULL) {
         snprintf(text, sizeof(text), "parse error: %s (column %d)", jerr.text, jerr.column);
         *error_response = tether_rpc_error(NULL, TETHER_RPC_PARSE_ERROR, text);

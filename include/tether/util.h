@@ -75,6 +75,10 @@ char *tether_base64_encode(const void *data, size_t len, size_t *out_len);
 size_t tether_base64_decoded_max(size_t len);
 ssize_t tether_base64_decode(const char *text, size_t len, void *out);
 
+/* s made safe for a one-line message: printable ASCII kept, anything else as \xNN,
+ * truncated to fit buf. Returns buf. */
+const char *tether_quote(const char *s, char *buf, size_t len);
+
 /* Sets O_NONBLOCK on fd. */
 int tether_set_nonblock(int fd, struct tether_error *err);
 
