@@ -47,11 +47,10 @@ static void children_changed(struct init *in)
 
 static void on_signal(struct init *in, int sig)
 {
-    char name[24];
-
     if (sig == SIGCHLD)
         return;
     if (in->phase >= INIT_DRAINING) {
+        char name[24];
         init_log(in, 2, "child gone, not forwarding %s", init_sig_name(sig, name, sizeof name));
         return;
     }
