@@ -383,15 +383,20 @@ static void test_jsonl_invalid_utf8(void **state)
 {
     struct fixture *f = *state;
     /* lone 0xff; overlong NUL; UTF-16 surrogate; truncated euro sign before 'A'; stray
-     * continuation; 0xf5 (past U+10FFFF); U+110000 encoded; lone lead at line end */
+     * continuation; 0xf5 (past U+10FFFF); U+110000 encoded; overlong 3- and 4-byte forms;
+     * lone lead at line end */
     static const char in[] = "\xff|\xc0\x80|\xed\xa0\x80|\xe2\x82"
-                             "A|\x80|\xf5\x80|\xf4\x90\x80\x80|\xc3\n";
+                             "A|\x80|\xf5\x80|\xf4\x90\x80\x80|\xe0\x80\xaf|\xf0\x80\x80\xaf|"
+                             "\xc3\n";
     static const char want[] = "\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffdA|"
-                               "\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\n";
+                               "\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|"
+                               "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\n";
     static const char want_log[] = "\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd|"
                                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                                    "\xef\xbf\xbd\xef\xbf\xbd"
                                    "A|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd|"
+                                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+                                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
                                    "\xef\xbf\xbd\n";
     cleanup_free char *logs = NULL;
