@@ -243,9 +243,8 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        size_t run = i, len;
+        size_t run = i;
         unsigned char c;
-        bool cut;
 
         while (run < n && json_plain[s[run]])
             run++;
@@ -256,7 +255,9 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
             break;
         c = s[i];
         if (c >= 0x80) {
-            len = utf8_seq(s + i, n - i, &cut);
+            bool cut;
+            size_t len = utf8_seq(s + i, n - i, &cut);
+
             if (len > 0) {
                 memcpy(o, s + i, len);
                 o += len;
@@ -300,7 +301,6 @@ static void jsonl_record(struct tether_logfmt_buf *out, const struct prefix *px,
 {
     size_t held_len = held != NULL ? held->len : 0;
     char *o = tether_logfmt_buf_reserve(out, px->len + 6 * (held_len + n) + 5);
-    size_t i;
 
     memcpy(o, px->text, px->len);
     o += px->len;
@@ -308,7 +308,7 @@ static void jsonl_record(struct tether_logfmt_buf *out, const struct prefix *px,
         memcpy(o, held->b, held->len);
         o += held->len;
     } else {
-        for (i = 0; i < held_len; i++)
+        for (size_t i = 0; i < held_len; i++)
             o = put_replacement(o);
     }
     o = json_escape(o, s, n);

@@ -366,6 +366,8 @@ static void test_rotation_raw(void **state)
     for (i = 1; i < used; i++) {
         size_t len;
         cleanup_free char *data = read_log(f, (unsigned)i, &len);
+
+        assert_non_null(data);
         assert_int_equal(len, 100);
     }
     cat = collect_files(f, TETHER_LOGFMT_RAW, 100, (unsigned)used, &total);
@@ -390,7 +392,9 @@ static void test_record_longer_than_max_size(void **state)
     first = read_log(f, 2, &len);
     assert_non_null(strstr(first, "stdout F short\n"));
     big = read_log(f, 1, &len);
+    assert_non_null(big);
     assert_int_equal(len, 30 + 10 + 300 + 1);
+    assert_memory_equal(big + 40, line, sizeof(line));
     live = read_log(f, 0, &len);
     assert_non_null(strstr(live, "stdout F after\n"));
 }
@@ -440,6 +444,7 @@ static void test_existing_file_over_limit(void **state)
     lf = open_log(f, TETHER_LOGFMT_CRI, 400, 2);
     log_puts(f, lf, TETHER_LOGFMT_STDERR, "fresh\n");
     old = read_log(f, 1, &len);
+    assert_non_null(old);
     assert_int_equal(len, sizeof(big));
     live = read_log(f, 0, &len);
     assert_string_equal(live, "2026-11-22T14:13:41.492604010Z stderr F fresh\n");

@@ -304,8 +304,6 @@ static char *jsonl_logs(struct fixture *f, const char *stream, size_t *nobjs)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         json_error_t jerr;
         json_t *obj;
-        const char *log;
-        size_t loglen;
 
         assert_non_null(nl);
         obj = json_loadb(p, (size_t)(nl - p), JSON_ALLOW_NUL, &jerr);
@@ -314,8 +312,9 @@ static char *jsonl_logs(struct fixture *f, const char *stream, size_t *nobjs)
         assert_int_equal(json_object_size(obj), 3);
         assert_true(json_is_string(json_object_get(obj, "time")));
         if (strcmp(json_string_value(json_object_get(obj, "stream")), stream) == 0) {
-            log = json_string_value(json_object_get(obj, "log"));
-            loglen = json_string_length(json_object_get(obj, "log"));
+            const char *log = json_string_value(json_object_get(obj, "log"));
+            size_t loglen = json_string_length(json_object_get(obj, "log"));
+
             assert_non_null(log);
             memcpy(tether_logfmt_buf_reserve(&all, loglen + 1), log, loglen);
             all.len += loglen;
