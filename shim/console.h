@@ -14,7 +14,7 @@ struct tether_console {
     int listen_fd; /* -1 when not listening */
     int master_fd; /* -1 until received */
     char path[108];
-    char dir[PATH_MAX]; /* a private temp dir when the state dir path is too long */
+    char dir[32]; /* a private temp dir when the state dir path is too long */
 };
 
 void tether_console_init(struct tether_console *con);

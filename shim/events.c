@@ -9,6 +9,7 @@
 void tether_events_init(struct tether_events *ev, size_t cap)
 {
     ev->ring = NULL;
+    ev->alloc = 0;
     ev->cap = cap ? cap : TETHER_EVENTS_RETAINED;
     ev->last_seq = 0;
 }
@@ -17,11 +18,11 @@ void tether_events_fini(struct tether_events *ev)
 {
     size_t i;
 
-    if (ev->ring != NULL)
-        for (i = 0; i < ev->cap; i++)
-            free(ev->ring[i].line);
+    for (i = 0; i < ev->alloc; i++)
+        free(ev->ring[i].line);
     free(ev->ring);
     ev->ring = NULL;
+    ev->alloc = 0;
 }
 
 const struct tether_event *tether_events_publish(struct tether_events *ev, const char *topic,
@@ -34,8 +35,15 @@ const struct tether_event *tether_events_publish(struct tether_events *ev, const
     char ts[64];
     char *text;
 
-    if (ev->ring == NULL)
-        ev->ring = xzalloc(ev->cap * sizeof(*ev->ring));
+    /* Until the ring is full, seq n sits at index n - 1, so growing keeps every slot. */
+    if (ev->last_seq + 1 > ev->alloc && ev->alloc < ev->cap) {
+        size_t alloc = ev->alloc ? ev->alloc * 2 : 16;
+        if (alloc > ev->cap)
+            alloc = ev->cap;
+        ev->ring = xrealloc(ev->ring, alloc * sizeof(*ev->ring));
+        memset(ev->ring + ev->alloc, 0, (alloc - ev->alloc) * sizeof(*ev->ring));
+        ev->alloc = alloc;
+    }
     clock_gettime(CLOCK_REALTIME, &now);
     tether_format_time(&now, ts, sizeof(ts));
     ev->last_seq++;

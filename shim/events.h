@@ -19,7 +19,8 @@ struct tether_event {
 };
 
 struct tether_events {
-    struct tether_event *ring; /* allocated on first publish */
+    struct tether_event *ring; /* grows with use up to cap: most shims see a few events */
+    size_t alloc;              /* slots allocated */
     size_t cap;                /* ring size, TETHER_EVENTS_RETAINED unless set for tests */
     uint64_t last_seq;         /* 0 before the first event */
 };

@@ -102,5 +102,5 @@ int tether_loop_run_once(struct tether_loop *loop, int timeout_ms, struct tether
     }
     loop->dispatching = false;
     release_dead(loop);
-    return 0;
+    return n;
 }

@@ -46,7 +46,8 @@ int tether_loop_mod(struct tether_loop *loop, struct tether_source *src, uint32_
  * The fd is not closed here: release() owns that. */
 void tether_loop_remove(struct tether_loop *loop, struct tether_source *src);
 
-/* Waits for events (timeout_ms < 0: forever) and dispatches one batch. */
+/* Waits for events (timeout_ms < 0: forever) and dispatches one batch; returns how many
+ * events it dispatched. */
 int tether_loop_run_once(struct tether_loop *loop, int timeout_ms, struct tether_error *err);
 
 #endif

@@ -31,8 +31,9 @@ static void usage(FILE *out)
           out);
 }
 
-static int parse_args(int argc, char **argv, struct tether_shim_config *cfg,
-                      struct tether_error *err)
+/* noinline: its buffers must not stay in main()'s frame for the shim's whole life. */
+static __attribute__((noinline)) int
+parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_error *err)
 {
     enum {
         OPT_STATE_DIR = 256,
@@ -202,8 +203,8 @@ static int mkdir_p(const char *path, mode_t mode, struct tether_error *err)
 /* Creates <state>/<id>/ (0700) and takes the shim's lock on it: the lock is held for the
  * shim's whole life (the fd is inherited by the daemon), so "is a shim alive for this ID"
  * has an answer without races. */
-static int claim_dir(const struct tether_shim_config *cfg, bool *created, int *lock_fd,
-                     struct tether_error *err)
+static __attribute__((noinline)) int claim_dir(const struct tether_shim_config *cfg, bool *created,
+                                               int *lock_fd, struct tether_error *err)
 {
     cleanup_free char *lock_path = xasprintf("%s/shim.lock", cfg->dir);
     cleanup_close int fd = -1;
@@ -327,7 +328,12 @@ static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int 
     _exit(rc < 0 ? 1 : 0);
 }
 
-static int launch(struct tether_shim *shim, struct tether_error *err)
+/* Detaches: fork, setsid, fork. Returns 1 in the daemon (grandchild) with *sync_fd set to
+ * the pipe it reports readiness on; 0 in the caller once the daemon is ready (the JSON
+ * line is printed); -1 with err when it is not. The daemon returns instead of running from
+ * here so that this frame is not on its stack for its whole life. */
+static __attribute__((noinline)) int launch(struct tether_shim *shim, int *sync_fd,
+                                            struct tether_error *err)
 {
     char buf[TETHER_ERROR_MSG_MAX + 8];
     size_t len = 0;
@@ -346,8 +352,10 @@ static int launch(struct tether_shim *shim, struct tether_error *err)
         pid = fork();
         if (pid < 0)
             _exit(1);
-        if (pid == 0)
-            daemon_main(shim, pipefd[1]);
+        if (pid == 0) {
+            *sync_fd = pipefd[1];
+            return 1;
+        }
         _exit(0);
     }
     close(pipefd[1]);
@@ -383,7 +391,7 @@ int main(int argc, char **argv)
     struct tether_error err = {0};
     sigset_t all;
     bool created = false;
-    int lock_fd = -1, rc;
+    int lock_fd = -1, sync_fd = -1, rc;
 
     /* Every signal is taken synchronously through the signalfd; none is ever delivered
      * asynchronously. Runtime children get a clean mask before exec. */
@@ -410,7 +418,9 @@ int main(int argc, char **argv)
         remove_state(&shim.cfg, rc < 0 && created);
         return rc < 0 ? 1 : 0;
     }
-    rc = launch(&shim, &err);
+    rc = launch(&shim, &sync_fd, &err);
+    if (rc == 1)
+        daemon_main(&shim, sync_fd);
     if (rc < 0) {
         fprintf(stderr, "tether-shim: %s\n", err.msg);
         remove_state(&shim.cfg, created);

@@ -736,6 +736,7 @@ void tether_methods_dispatch(void *opaque, struct tether_conn *conn, char *line,
     json_t *resp = NULL, *result = NULL;
     size_t i;
 
+    shim->deep_work = true;
     if (tether_rpc_decode(line, len, &req, &resp) < 0) {
         log_debug(&shim->log, "client %llu: %s", (unsigned long long)conn->id,
                   json_string_value(json_object_get(json_object_get(resp, "error"), "message")));

@@ -15,7 +15,9 @@
 
 #include "log.h"
 
-#define TETHER_REAPER_EARLY_MAX 256
+/* Exits of pids nobody watches yet; an early exit is matched within one runtime command,
+ * so a short memory is enough. */
+#define TETHER_REAPER_EARLY_MAX 64
 
 struct tether_child {
     pid_t pid;

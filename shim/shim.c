@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -54,6 +57,7 @@ static void signal_cb(struct tether_loop *loop, struct tether_source *src, uint3
 
     (void)loop;
     (void)revents;
+    shim->deep_work = true;
     for (;;) {
         ssize_t n = read(src->fd, si, sizeof(si));
         size_t i;
@@ -64,6 +68,25 @@ static void signal_cb(struct tether_loop *loop, struct tether_source *src, uint3
         for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
             on_signal(shim, (int)si[i].ssi_signo);
     }
+}
+
+/* Stack pages below the loop's frame and free heap pages stay dirty (private memory
+ * charged to this shim) after a deep call chain has used them once; madvise(2)
+ * MADV_DONTNEED hands them back, and the next deep call gets fresh zero pages. A shim
+ * spends its life asleep, so this is what its footprint is measured at. */
+#define TRIM_STACK_WINDOW (256 * 1024)
+#define TRIM_STACK_KEEP   (8 * 1024)
+
+void __attribute__((noinline)) tether_memory_trim(void)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    volatile char here = 0;
+    uintptr_t sp = (uintptr_t)&here & ~(page - 1);
+    uintptr_t top = sp - TRIM_STACK_KEEP;
+
+    malloc_trim(0);
+    /* Unmapped parts of the window (below the stack's lowest use) just fail with ENOMEM. */
+    madvise((void *)(top - TRIM_STACK_WINDOW), TRIM_STACK_WINDOW, MADV_DONTNEED);
 }
 
 void tether_shim_leave(struct tether_shim *shim)
@@ -141,9 +164,18 @@ int tether_shim_run(struct tether_shim *shim, struct tether_error *err)
              shim->rt.path);
     /* A child may have exited before the signalfd existed. */
     tether_reaper_reap(&shim->reaper);
+    shim->deep_work = true;
     while (!shim->leaving) {
-        if (tether_loop_run_once(&shim->loop, -1, err) < 0)
+        /* After work that ran deep (requests, exits, timers), look once more without
+         * blocking: when nothing is pending the shim is about to sleep, and gives back the
+         * memory that work touched. */
+        int n = tether_loop_run_once(&shim->loop, shim->deep_work ? 0 : -1, err);
+        if (n < 0)
             return -1;
+        if (n == 0 && shim->deep_work) {
+            tether_memory_trim();
+            shim->deep_work = false;
+        }
     }
     tether_server_flush(&shim->server);
     return 0;

@@ -49,6 +49,7 @@ struct tether_shim {
     struct tether_job *jobs; /* runtime commands of the shim itself (version) */
     char runtime_version[128];
     bool leaving;        /* the loop stops after this batch */
+    bool deep_work;      /* memory to give back before sleeping (tether_memory_trim) */
     bool kill_and_leave; /* SIGTERM with --kill-on-exit: leave once the container is gone */
 };
 
@@ -59,6 +60,9 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err);
 int tether_shim_run(struct tether_shim *shim, struct tether_error *err);
 /* Releases everything, removes the socket. */
 void tether_shim_fini(struct tether_shim *shim);
+
+/* Gives back dirty stack pages below the caller and free heap pages. */
+void tether_memory_trim(void);
 
 /* Called by the methods once a `shutdown` was answered. */
 void tether_shim_leave(struct tether_shim *shim);
