@@ -5,8 +5,9 @@
 
 #include <tether/error.h>
 
-static void error_vset(struct tether_error *err, enum tether_error_kind kind, int errnum,
-                       const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+error_vset(struct tether_error *err, enum tether_error_kind kind, int errnum, const char *fmt,
+           va_list ap)
 {
     int n;
 

@@ -122,6 +122,7 @@ static json_t *pid_result(pid_t pid)
 }
 
 static void init_exited(struct tether_child *child, int status, const struct timespec *at);
+static void persist_retry(struct tether_timer *timer);
 static void opts_free(struct tether_create_opts *opts);
 
 void tether_container_init(struct tether_container *ctr, const struct tether_ctr_env *env)
@@ -137,6 +138,7 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
     ctr->oom_src.fd = -1;
     tether_cgroup_init(&ctr->cg);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
+    tether_timer_init(&ctr->persist_timer, env->loop, persist_retry);
     tether_supervise_init(ctr);
 }
 
@@ -173,6 +175,7 @@ void tether_container_fini(struct tether_container *ctr)
     free_execs(ctr);
     tether_process_fini(&ctr->init);
     tether_supervise_fini(ctr);
+    tether_timer_fini(&ctr->persist_timer);
     oom_stop(ctr);
     opts_free(&ctr->opts);
     free(ctr->runtime_bundle);
@@ -234,16 +237,37 @@ static bool execs_starting(const struct tether_container *ctr)
     return false;
 }
 
+/* Retries of a failed exit.json write: from 1 s, doubling, up to 30 s between tries. */
+#define PERSIST_RETRY_FIRST_MS 1000
+#define PERSIST_RETRY_MAX_MS   30000
+
 static void persist_exit(struct tether_container *ctr)
 {
     struct tether_error err = {0};
 
+    tether_timer_disarm(&ctr->persist_timer);
     if (tether_exit_write(&ctr->init.exit, ctr->exit_path, &err) < 0) {
-        log_error(ctr->env.log, "cannot write exit status: %s (kept in memory)", err.msg);
+        if (ctr->exit_persisted || ctr->persist_retry_ms == 0)
+            log_error(ctr->env.log, "cannot write exit status: %s (kept in memory, retrying)",
+                      err.msg);
         ctr->exit_persisted = false;
+        ctr->persist_retry_ms =
+            ctr->persist_retry_ms == 0 ? PERSIST_RETRY_FIRST_MS : ctr->persist_retry_ms * 2;
+        if (ctr->persist_retry_ms > PERSIST_RETRY_MAX_MS)
+            ctr->persist_retry_ms = PERSIST_RETRY_MAX_MS;
+        if (tether_timer_arm(&ctr->persist_timer, ctr->persist_retry_ms, &err) < 0)
+            log_error(ctr->env.log, "exit status retry: %s", err.msg);
         return;
     }
+    if (ctr->persist_retry_ms != 0)
+        log_info(ctr->env.log, "exit status written to %s", ctr->exit_path);
+    ctr->persist_retry_ms = 0;
     ctr->exit_persisted = true;
+}
+
+static void persist_retry(struct tether_timer *timer)
+{
+    persist_exit(container_of(timer, struct tether_container, persist_timer));
 }
 
 /* Announces the init's exit once nothing must come before it: the create or start event

@@ -109,7 +109,9 @@ struct tether_container {
     enum tether_ctr_state state;
     struct tether_process init;
     struct tether_process *execs;
-    bool exit_persisted; /* exit.json holds the init's latest exit */
+    bool exit_persisted;       /* exit.json holds the init's latest exit */
+    unsigned persist_retry_ms; /* delay of the next try to write exit.json, 0 = none */
+    struct tether_timer persist_timer;
     struct tether_call *delete_call;
     bool delete_done; /* runtime delete finished (a forced delete joins the exit) */
     enum tether_ctr_state before_delete;

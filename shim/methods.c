@@ -442,6 +442,13 @@ static void leave_after(struct rpc_call *rc, const struct tether_error *err)
         tether_shim_leave(rc->shim);
 }
 
+/* shutdown answers {} whether or not it had a container to delete first. */
+static void shutdown_done(struct tether_call *call, const struct tether_error *err, json_t *result)
+{
+    json_decref(result);
+    rpc_call_done(call, err, err == NULL ? json_object() : NULL);
+}
+
 static int op_shutdown(struct tether_shim *shim, json_t *params, struct tether_call *call,
                        struct tether_error *err)
 {
@@ -463,7 +470,17 @@ static int op_shutdown(struct tether_shim *shim, json_t *params, struct tether_c
 
 static json_t *m_shutdown(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_shutdown, leave_after, err);
+    struct rpc_call *rc = rpc_call_new(ctx->shim, ctx->conn, ctx->req->id);
+
+    rc->after = leave_after;
+    rc->call.done = shutdown_done;
+    if (op_shutdown(ctx->shim, ctx->req->params, &rc->call, err) < 0) {
+        json_decref(rc->id);
+        free(rc);
+        return NULL;
+    }
+    ctx->deferred = true;
+    return NULL;
 }
 
 /* ---- exec ---- */

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -314,6 +316,7 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     cleanup_close int fd = -1;
+    cleanup_close int dir_fd = -1;
     mode_t old_mask;
     int rc;
 
@@ -322,10 +325,22 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
     srv->log = log;
     srv->max_message = max_message ? max_message : TETHER_MAX_MESSAGE_DEFAULT;
     srv->listen_src.fd = -1;
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return tether_error_set(err, 0, "socket path too long (max %zu bytes): %s",
-                                sizeof(addr.sun_path) - 1, path);
-    strcpy(addr.sun_path, path);
+    if (strlen(path) < sizeof(addr.sun_path)) {
+        strcpy(addr.sun_path, path);
+    } else {
+        /* sun_path holds 108 bytes: a deeper path is reached through its directory's fd. */
+        cleanup_free char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        int n;
+        *slash = '\0';
+        dir_fd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+            return tether_error_set(err, errno, "open %s", dir);
+        n = snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd,
+                     slash + 1);
+        if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
+            return tether_error_set(err, 0, "socket name too long: %s", slash + 1);
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return tether_error_set(err, errno, "socket");
