@@ -48,7 +48,7 @@ struct tether_logfile *tether_logfile_open(const char *path, enum tether_logfmt_
                                            struct tether_error *err)
 {
     struct tether_logfile *lf;
-    uint64_t size;
+    uint64_t size = 0;
     int fd;
 
     if (max_size > 0 && (max_files < 1 || max_files > TETHER_LOGFILE_MAX_FILES)) {
@@ -100,7 +100,7 @@ static void logfile_swap_fd(struct tether_logfile *lf, int fd, uint64_t size)
 
 int tether_logfile_reopen(struct tether_logfile *lf, struct tether_error *err)
 {
-    uint64_t size;
+    uint64_t size = 0;
     int fd = logfile_open_fd(lf->path, &size, err);
 
     if (fd < 0)
@@ -113,7 +113,7 @@ int tether_logfile_reopen(struct tether_logfile *lf, struct tether_error *err)
  * missing along the way (removed by someone else) is skipped. */
 static int logfile_rotate(struct tether_logfile *lf, struct tether_error *err)
 {
-    uint64_t size;
+    uint64_t size = 0;
     unsigned i;
     int fd;
 
