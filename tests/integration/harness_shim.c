@@ -313,6 +313,22 @@ bool th_path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+static bool path_there(void *path)
+{
+    return th_path_exists(path);
+}
+
+bool th_wait_path(const char *path, int timeout_ms)
+{
+    return th_wait_until(path_there, (void *)path, timeout_ms);
+}
+
+void th_edit_writable_rootfs(json_t *config, void *data)
+{
+    (void)data;
+    json_object_set_new(json_object_get(config, "root"), "readonly", json_false());
+}
+
 int th_fixture_setup(void **state)
 {
     struct th_fixture *f = xzalloc(sizeof(*f));

@@ -115,5 +115,11 @@ const char *th_str(const json_t *obj, const char *key);
 
 /* Whether path exists (lstat). */
 bool th_path_exists(const char *path);
+/* Waits until path exists; false after timeout_ms. */
+bool th_wait_path(const char *path, int timeout_ms);
+
+/* th_bundle_edit callback: a writable rootfs, so that the container can leave files in
+ * <bundle>/rootfs/tmp for the test to see (readiness markers, pids). */
+void th_edit_writable_rootfs(json_t *config, void *data);
 
 #endif

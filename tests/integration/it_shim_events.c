@@ -31,11 +31,6 @@ static void open_gate(const struct th_fixture *f)
     close(fd);
 }
 
-static bool file_exists(void *path)
-{
-    return th_path_exists(path);
-}
-
 /* Checks the fields every event carries; returns ev for chaining. */
 static json_t *check_event(json_t *ev, const struct th_fixture *f, long long seq, const char *topic)
 {
@@ -70,7 +65,7 @@ static void test_replay_after_disconnect(void **state)
 
     /* The container exits while nobody is connected. */
     open_gate(f);
-    assert_true(th_wait_until(file_exists, exit_path, TH_EVENT_MS));
+    assert_true(th_wait_path(exit_path, TH_EVENT_MS));
     assert_true(th_pid_alive(f->shim.pid));
 
     /* A new client gets it all back: create, start, exit, then nothing more. */

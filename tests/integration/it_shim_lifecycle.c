@@ -16,9 +16,10 @@
 static const char *const argv_true[] = {"true", NULL};
 static const char *const argv_exit7[] = {"sh", "-c", "exit 7", NULL};
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
-/* PID 1 of a PID namespace ignores signals it has no handler for: install one. */
+/* PID 1 of a PID namespace ignores signals it has no handler for: install one, and say
+ * when it is in place (a signal sent before would be lost). */
 static const char *const argv_trap_term[] = {
-    "sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.05; done", NULL};
+    "sh", "-c", "trap 'exit 3' TERM; touch /tmp/ready; while :; do sleep 0.05; done", NULL};
 
 /* create then start; returns the init pid (both answers must carry the same one). */
 static long long create_start(struct tether_client *c)
@@ -90,16 +91,20 @@ static void test_kill_sigkill(void **state)
     tether_client_close(c);
 }
 
-/* Signals by number and by short name reach the container's init. */
-static void test_kill_term_forms(void **state)
+/* A signal given by its short name ("TERM") reaches the init, which handles it. */
+static void test_kill_term_handled(void **state)
 {
     struct th_fixture *f = *state;
+    cleanup_free char *ready = NULL;
     struct tether_client *c;
     json_auto_t *res = NULL;
 
-    th_fixture_start(f, argv_trap_term, NULL, NULL);
+    th_fixture_start(f, argv_trap_term, th_edit_writable_rootfs, NULL);
+    ready = xasprintf("%s/rootfs/tmp/ready", f->bundle);
     c = th_shim_connect(&f->shim);
     create_start(c);
+    if (!th_wait_path(ready, TH_EVENT_MS))
+        fail_msg("the container never installed its TERM handler");
     json_decref(th_call_ok(c, "kill", json_pack("{s:s}", "signal", "TERM")));
     res = wait_exit(c, 3, NULL);
     tether_client_close(c);
@@ -303,7 +308,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_BOTH_RUNTIMES(test_exit_zero),         TH_BOTH_RUNTIMES(test_exit_seven),
-        TH_BOTH_RUNTIMES(test_kill_sigkill),      TH_BOTH_RUNTIMES(test_kill_term_forms),
+        TH_BOTH_RUNTIMES(test_kill_sigkill),      TH_BOTH_RUNTIMES(test_kill_term_handled),
         TH_BOTH_RUNTIMES(test_wait_two_clients),  TH_BOTH_RUNTIMES(test_wait_after_exit),
         TH_BOTH_RUNTIMES(test_state_transitions), TH_BOTH_RUNTIMES(test_start_twice),
         TH_BOTH_RUNTIMES(test_create_twice),      TH_BOTH_RUNTIMES(test_delete_running),

@@ -40,7 +40,7 @@ static void host_pid_ns(json_t *config, void *data)
             break;
         }
     }
-    json_object_set_new(json_object_get(config, "root"), "readonly", json_false());
+    th_edit_writable_rootfs(config, data);
 }
 
 struct parent_of {
