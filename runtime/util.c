@@ -117,18 +117,16 @@ int tether_write_all(int fd, const void *buf, size_t len, struct tether_error *e
 
 static int read_fd_to_end(int fd, size_t max, char **out, size_t *len_out, struct tether_error *err)
 {
-    size_t cap = 4096, len = 0;
+    /* Room for max bytes, one more to notice a longer content, and the NUL. */
+    size_t limit = max + 2, cap = limit < 4096 ? limit : 4096, len = 0;
     char *buf = xmalloc(cap);
 
     for (;;) {
         ssize_t n;
-        if (cap - len < 2) {
-            if (cap >= max + 1) {
-                free(buf);
-                return tether_error_setk(err, TETHER_ERR_TOO_LARGE, 0,
-                                         "content larger than %zu bytes", max);
-            }
-            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+        if (len + 1 == cap) {
+            if (cap == limit)
+                break;
+            cap = cap * 2 > limit ? limit : cap * 2;
             buf = xrealloc(buf, cap);
         }
         n = read(fd, buf + len, cap - len - 1);
@@ -141,6 +139,11 @@ static int read_fd_to_end(int fd, size_t max, char **out, size_t *len_out, struc
         if (n == 0)
             break;
         len += (size_t)n;
+    }
+    if (len > max) {
+        free(buf);
+        return tether_error_setk(err, TETHER_ERR_TOO_LARGE, 0, "content larger than %zu bytes",
+                                 max);
     }
     buf[len] = '\0';
     *out = buf;

@@ -1,9 +1,10 @@
 /* Driver for an OCI runtime binary (runc, crun). Every operation can be started without
  * blocking: tether_runtime_spawn() forks and execs the runtime with an argv array (never a
  * shell) and hands back the child's pid; the caller reaps that pid itself (the shim owns
- * waitpid) and then calls tether_runtime_finish() with the wait status. The driver never
- * calls waitpid() on any pid but in the blocking wrapper tether_runtime_run(), and there
- * only on the pid it spawned. */
+ * waitpid) and then calls tether_runtime_finish() with the wait status. The driver only
+ * ever waits for pids it spawned itself: in the blocking wrapper tether_runtime_run(), and
+ * in tether_runtime_spawn() when the exec of the runtime binary failed (so no zombie is
+ * left behind). */
 #ifndef TETHER_RUNTIME_H
 #define TETHER_RUNTIME_H
 

@@ -245,12 +245,93 @@ static void test_files(void **state)
     rmdir(dir);
 }
 
+/* The bound of tether_read_file holds on both sides of the first buffer's size. */
+static void test_read_bounds(void **state)
+{
+    static const size_t sizes[] = {0, 1, 63, 64, 65, 100, 4095, 4096, 4097, 10000};
+    char dir[] = "/tmp/tether-util-XXXXXX";
+    struct tether_error err = {0};
+    size_t i, j, len;
+    char *text;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (i = 0; i < TETHER_ARRAY_SIZE(sizes); i++) {
+        char *path = xasprintf("%s/f%zu", dir, sizes[i]);
+        char *data = xmalloc(sizes[i] + 1);
+        memset(data, 'x', sizes[i]);
+        assert_int_equal(tether_write_file_atomic(path, data, sizes[i], 0600, &err), 0);
+        for (j = 0; j < TETHER_ARRAY_SIZE(sizes); j++) {
+            int rc = tether_read_file(path, sizes[j], &text, &len, &err);
+            if (sizes[i] <= sizes[j]) {
+                assert_int_equal(rc, 0);
+                assert_int_equal(len, sizes[i]);
+                assert_int_equal(text[len], '\0');
+                assert_memory_equal(text, data, len);
+                free(text);
+            } else {
+                assert_int_equal(rc, -1);
+                assert_int_equal(err.kind, TETHER_ERR_TOO_LARGE);
+            }
+        }
+        unlink(path);
+        free(path);
+        free(data);
+    }
+    rmdir(dir);
+}
+
+static void test_base64(void **state)
+{
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    unsigned char bin[256], back[300];
+    size_t i, n;
+
+    (void)state;
+    for (i = 0; i < TETHER_ARRAY_SIZE(plain); i++) {
+        char *enc = tether_base64_encode(plain[i], strlen(plain[i]), &n);
+        assert_string_equal(enc, coded[i]);
+        assert_int_equal(n, strlen(coded[i]));
+        assert_int_equal(tether_base64_decode(enc, n, back), (ssize_t)strlen(plain[i]));
+        assert_memory_equal(back, plain[i], strlen(plain[i]));
+        free(enc);
+    }
+    for (i = 0; i < sizeof(bin); i++)
+        bin[i] = (unsigned char)i;
+    {
+        char *enc = tether_base64_encode(bin, sizeof(bin), &n);
+        assert_int_equal(tether_base64_decode(enc, n, back), (ssize_t)sizeof(bin));
+        assert_memory_equal(back, bin, sizeof(bin));
+        free(enc);
+    }
+    assert_int_equal(tether_base64_decode("Zg=", 3, back), -1);
+    assert_int_equal(tether_base64_decode("Z*==", 4, back), -1);
+    assert_int_equal(tether_base64_decode("Zg=x", 4, back), -1);
+    assert_int_equal(tether_base64_decode("=g==", 4, back), -1);
+}
+
+static void test_quote(void **state)
+{
+    char buf[32];
+
+    (void)state;
+    assert_string_equal(tether_quote("plain-id", buf, sizeof(buf)), "plain-id");
+    assert_string_equal(tether_quote("a\nb", buf, sizeof(buf)), "a\\x0ab");
+    assert_string_equal(tether_quote("\\", buf, sizeof(buf)), "\\x5c");
+    /* truncated, never past the buffer */
+    assert_true(strlen(tether_quote("0123456789012345678901234567890123456789", buf, 16)) < 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_valid),     cmocka_unit_test(test_signal_parse),
         cmocka_unit_test(test_signal_name),  cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_error_values), cmocka_unit_test(test_files),
+        cmocka_unit_test(test_read_bounds),  cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_quote),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
