@@ -159,16 +159,17 @@ static void test_since_last(void **state)
 {
     struct th_fixture *f = *state;
     struct tether_client *c;
-    json_auto_t *res = NULL, *ev = NULL;
+    json_auto_t *created = NULL, *res = NULL, *ev = NULL;
 
     th_fixture_start(f, argv_true, NULL, NULL);
     c = th_shim_connect(&f->shim);
-    json_decref(th_call_ok(c, "create", NULL));
+    created = th_call_ok(c, "create", NULL);
     res = th_call_ok(c, "subscribe", json_pack("{s:i}", "since", 1));
     assert_int_equal(th_int(res, "seq"), 1);
     th_assert_no_notification(c);
     json_decref(th_call_ok(c, "start", NULL));
     ev = check_event(th_next_event(c), f, 2, "start");
+    assert_int_equal(th_int(ev, "pid"), th_int(created, "pid"));
     json_decref(th_call_ok(c, "wait", NULL));
     tether_client_close(c);
 }

@@ -52,12 +52,11 @@ static void run_to_exit(void **state, const char *const argv[], int want)
 {
     struct th_fixture *f = *state;
     struct tether_client *c;
-    json_auto_t *res = NULL;
 
     th_fixture_start(f, argv, NULL, NULL);
     c = th_shim_connect(&f->shim);
     create_start(c);
-    res = wait_exit(c, want, NULL);
+    json_decref(wait_exit(c, want, NULL));
     tether_client_close(c);
 }
 
@@ -75,14 +74,14 @@ static void test_kill_sigkill(void **state)
 {
     struct th_fixture *f = *state;
     struct tether_client *c;
-    json_auto_t *res = NULL, *st = NULL;
+    json_auto_t *st = NULL;
     long long pid;
 
     th_fixture_start(f, argv_sleep, NULL, NULL);
     c = th_shim_connect(&f->shim);
     pid = create_start(c);
     json_decref(th_call_ok(c, "kill", json_pack("{s:s}", "signal", "SIGKILL")));
-    res = wait_exit(c, 137, "SIGKILL");
+    json_decref(wait_exit(c, 137, "SIGKILL"));
     assert_true(th_wait_pid_dead((pid_t)pid, TH_GONE_MS));
     st = th_call_ok(c, "state", NULL);
     assert_string_equal(th_str(st, "status"), "stopped");
@@ -97,7 +96,6 @@ static void test_kill_term_handled(void **state)
     struct th_fixture *f = *state;
     cleanup_free char *ready = NULL;
     struct tether_client *c;
-    json_auto_t *res = NULL;
 
     th_fixture_start(f, argv_trap_term, th_edit_writable_rootfs, NULL);
     ready = xasprintf("%s/rootfs/tmp/ready", f->bundle);
@@ -106,7 +104,7 @@ static void test_kill_term_handled(void **state)
     if (!th_wait_path(ready, TH_EVENT_MS))
         fail_msg("the container never installed its TERM handler");
     json_decref(th_call_ok(c, "kill", json_pack("{s:s}", "signal", "TERM")));
-    res = wait_exit(c, 3, NULL);
+    json_decref(wait_exit(c, 3, NULL));
     tether_client_close(c);
 }
 
@@ -153,11 +151,11 @@ static void test_wait_after_exit(void **state)
 {
     struct th_fixture *f = *state;
     struct tether_client *sub, *late;
-    json_auto_t *ev = NULL, *res = NULL, *subscribed = NULL;
+    json_auto_t *ev = NULL, *res = NULL;
 
     th_fixture_start(f, argv_exit7, NULL, NULL);
     sub = th_shim_connect(&f->shim);
-    subscribed = th_call_ok(sub, "subscribe", NULL);
+    json_decref(th_call_ok(sub, "subscribe", NULL));
     create_start(sub);
     ev = th_wait_event(sub, "exit");
     /* The container is gone already: a wait from a new client is answered from the
@@ -292,12 +290,11 @@ static void test_kill_stopped(void **state)
 {
     struct th_fixture *f = *state;
     struct tether_client *c;
-    json_auto_t *res = NULL;
 
     th_fixture_start(f, argv_true, NULL, NULL);
     c = th_shim_connect(&f->shim);
     create_start(c);
-    res = wait_exit(c, 0, NULL);
+    json_decref(wait_exit(c, 0, NULL));
     th_call_fail(c, "kill", json_pack("{s:s}", "signal", "SIGTERM"), TETHER_RPC_INVALID_STATE, NULL,
                  0);
     th_call_fail(c, "start", NULL, TETHER_RPC_INVALID_STATE, NULL, 0);
