@@ -139,6 +139,7 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
     tether_cgroup_init(&ctr->cg);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
     tether_timer_init(&ctr->persist_timer, env->loop, persist_retry);
+    tether_seccomp_init(&ctr->seccomp, env->log, env->loop);
     tether_supervise_init(ctr);
 }
 
@@ -176,6 +177,7 @@ void tether_container_fini(struct tether_container *ctr)
     tether_process_fini(&ctr->init);
     tether_supervise_fini(ctr);
     tether_timer_fini(&ctr->persist_timer);
+    tether_seccomp_fini(&ctr->seccomp);
     oom_stop(ctr);
     opts_free(&ctr->opts);
     free(ctr->runtime_bundle);
@@ -448,6 +450,20 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     tether_supervise_settled(ctr);
 }
 
+static void seccomp_event(void *opaque, int pid, const char *syscall,
+                          const unsigned long long args[6], bool denied)
+{
+    struct tether_container *ctr = opaque;
+    json_t *list = json_array();
+    int i;
+
+    for (i = 0; i < 6; i++)
+        json_array_append_new(list, json_integer((json_int_t)args[i]));
+    tether_container_publish(ctr, "seccomp",
+                             json_pack("{s:i,s:s,s:o,s:s}", "pid", pid, "syscall", syscall, "args",
+                                       list, "action", denied ? "deny" : "log"));
+}
+
 /* The bundle given to the runtime: the engine's, or the shim's own copy when the shim
  * adds to the container. */
 static int prepare_bundle(struct tether_container *ctr, struct tether_error *err)
@@ -457,7 +473,7 @@ static int prepare_bundle(struct tether_container *ctr, struct tether_error *err
 
     free(ctr->runtime_bundle);
     ctr->runtime_bundle = NULL;
-    if (!ctr->opts.init) {
+    if (!ctr->opts.init && !ctr->opts.seccomp.enabled) {
         ctr->runtime_bundle = xstrdup(ctr->env.bundle);
         return 0;
     }
@@ -465,7 +481,12 @@ static int prepare_bundle(struct tether_container *ctr, struct tether_error *err
     if (config == NULL)
         return -1;
     if (tether_bundle_relocate(config, ctr->env.bundle, err) == 0 &&
-        tether_bundle_add_init(config, ctr->env.init_path ? ctr->env.init_path : "", err) == 0 &&
+        (!ctr->opts.init ||
+         tether_bundle_add_init(config, ctr->env.init_path ? ctr->env.init_path : "", err) == 0) &&
+        (!ctr->opts.seccomp.enabled ||
+         (tether_seccomp_listen(&ctr->seccomp, ctr->env.dir, ctr->opts.seccomp.deny, seccomp_event,
+                                ctr, err) == 0 &&
+          tether_seccomp_configure(config, &ctr->opts.seccomp, ctr->seccomp.path, err) == 0)) &&
         tether_bundle_write(config, ctr->env.dir, err) == 0) {
         ctr->runtime_bundle = xstrdup(ctr->env.dir);
         rc = 0;
@@ -504,32 +525,45 @@ int tether_container_spawn_create(struct tether_container *ctr, struct tether_ca
     return 0;
 }
 
-static void opts_free(struct tether_create_opts *opts)
+static void strv_free(char **v)
 {
     size_t i;
 
+    for (i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+static char **strv_dup(char *const *v)
+{
+    size_t i, n = 0;
+    char **copy;
+
+    if (v == NULL)
+        return NULL;
+    while (v[n] != NULL)
+        n++;
+    copy = xzalloc((n + 1) * sizeof(char *));
+    for (i = 0; i < n; i++)
+        copy[i] = xstrdup(v[i]);
+    return copy;
+}
+
+static void opts_free(struct tether_create_opts *opts)
+{
     free(opts->proc.log.path);
-    for (i = 0; opts->runtime_args != NULL && opts->runtime_args[i] != NULL; i++)
-        free(opts->runtime_args[i]);
-    free(opts->runtime_args);
+    strv_free(opts->runtime_args);
+    strv_free(opts->seccomp.syscalls);
     memset(opts, 0, sizeof(*opts));
 }
 
 static void opts_copy(struct tether_create_opts *dst, const struct tether_create_opts *src)
 {
-    size_t i, n = 0;
-
     opts_free(dst);
     *dst = *src;
     dst->proc.log.path = src->proc.log.path ? xstrdup(src->proc.log.path) : NULL;
-    while (src->runtime_args != NULL && src->runtime_args[n] != NULL)
-        n++;
-    dst->runtime_args = NULL;
-    if (src->runtime_args != NULL) {
-        dst->runtime_args = xzalloc((n + 1) * sizeof(char *));
-        for (i = 0; i < n; i++)
-            dst->runtime_args[i] = xstrdup(src->runtime_args[i]);
-    }
+    dst->runtime_args = strv_dup(src->runtime_args);
+    dst->seccomp.syscalls = strv_dup(src->seccomp.syscalls);
 }
 
 int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
@@ -538,6 +572,8 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
     if (ctr->state != TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
                                  ctr->env.id, tether_container_status(ctr));
+    if (tether_seccomp_check(&ctr->seccomp, &opts->seccomp, err) < 0)
+        return -1;
     opts_copy(&ctr->opts, opts);
     tether_supervise_reset(ctr);
     if (tether_container_spawn_create(ctr, call, err) < 0)
@@ -671,6 +707,7 @@ static void finish_delete(struct tether_container *ctr)
     tether_process_fini(&ctr->init);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
     oom_stop(ctr);
+    tether_seccomp_close(&ctr->seccomp);
     tether_container_publish(ctr, "delete", json_pack("{s:i}", "exit_status", status));
     log_info(ctr->env.log, "container %s deleted", ctr->env.id);
     if (call != NULL)

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "process.h"
 #include "reaper.h"
+#include "seccomp.h"
 #include "timer.h"
 
 enum tether_ctr_state {
@@ -95,6 +96,7 @@ struct tether_create_opts {
     struct tether_process_opts proc;
     char **runtime_args; /* NULL-terminated */
     bool init;           /* run tether-init as PID 1 in front of the bundle's process */
+    struct tether_seccomp_opts seccomp;
     struct tether_restart_policy restart;
 };
 
@@ -117,6 +119,7 @@ struct tether_container {
     enum tether_ctr_state before_delete;
     struct tether_error delete_err;
     struct tether_cgroup cg;
+    struct tether_seccomp seccomp;
     struct tether_source oom_src;
     uint64_t oom_events;
     char *exit_path;         /* <dir>/exit.json */

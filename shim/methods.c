@@ -230,13 +230,34 @@ static int parse_restart(json_t *restart, struct tether_restart_policy *pol,
     return 0;
 }
 
+static int parse_seccomp(json_t *obj, struct tether_seccomp_opts *opts, struct tether_error *err)
+{
+    static const char *const allowed[] = {"policy", "syscalls", NULL};
+    const char *policy = "log";
+
+    if (obj == NULL)
+        return 0;
+    if (tether_params_check(obj, allowed, err) < 0 ||
+        tether_params_require(obj, "syscalls", err) < 0 ||
+        tether_params_string(obj, "policy", &policy, err) < 0 ||
+        tether_params_strings(obj, "syscalls", TETHER_SECCOMP_SYSCALLS_MAX, &opts->syscalls, err) <
+            0)
+        return tether_error_prefix(err, "seccomp_notify");
+    if (strcmp(policy, "log") != 0 && strcmp(policy, "deny") != 0)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "seccomp_notify.policy must be \"log\" or \"deny\"");
+    opts->enabled = true;
+    opts->deny = strcmp(policy, "deny") == 0;
+    return 0;
+}
+
 static int op_create(struct tether_shim *shim, json_t *params, struct tether_call *call,
                      struct tether_error *err)
 {
-    static const char *const allowed[] = {"terminal", "stdin",   "log", "runtime_args",
-                                          "init",     "restart", NULL};
+    static const char *const allowed[] = {
+        "terminal", "stdin", "log", "runtime_args", "init", "restart", "seccomp_notify", NULL};
     struct tether_create_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
-    json_t *restart = NULL;
+    json_t *restart = NULL, *seccomp = NULL;
     int rc = -1;
 
     if (tether_params_check(params, allowed, err) < 0 ||
@@ -245,12 +266,15 @@ static int op_create(struct tether_shim *shim, json_t *params, struct tether_cal
             0 ||
         tether_params_bool(params, "init", &opts.init, err) < 0 ||
         tether_params_object(params, "restart", &restart, err) < 0 ||
-        parse_restart(restart, &opts.restart, err) < 0)
+        parse_restart(restart, &opts.restart, err) < 0 ||
+        tether_params_object(params, "seccomp_notify", &seccomp, err) < 0 ||
+        parse_seccomp(seccomp, &opts.seccomp, err) < 0)
         goto out;
     rc = tether_container_create(&shim->ctr, &opts, call, err);
 out:
     free(opts.proc.log.path);
     tether_params_strings_free(opts.runtime_args);
+    tether_params_strings_free(opts.seccomp.syscalls);
     return rc;
 }
 
