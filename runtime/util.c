@@ -176,7 +176,7 @@ int tether_write_file_atomic(const char *path, const void *data, size_t len, mod
                              struct tether_error *err)
 {
     cleanup_free char *tmp = xasprintf("%s.tmp", path);
-    cleanup_free char *dir_copy = xstrdup(path);
+    char *dir_copy;
     cleanup_close int fd = -1;
     cleanup_close int dfd = -1;
 
@@ -194,7 +194,9 @@ int tether_write_file_atomic(const char *path, const void *data, size_t len, mod
         unlink(tmp);
         return tether_error_set(err, saved, "rename %s", path);
     }
+    dir_copy = xstrdup(path);
     dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir_copy);
     if (dfd < 0 || fsync(dfd) < 0)
         return tether_error_set(err, errno, "fsync directory of %s", path);
     return 0;

@@ -163,7 +163,7 @@ static int read_small(const char *dir, const char *name, char *buf, size_t size,
 static int read_value(const char *dir, const char *name, bool limit, uint64_t *out,
                       struct tether_error *err)
 {
-    char buf[TETHER_CGROUP_FILE_MAX];
+    char buf[TETHER_CGROUP_FILE_MAX] = {0};
     int rc;
 
     if (read_small(dir, name, buf, sizeof(buf), err) < 0)
@@ -177,7 +177,7 @@ static int read_value(const char *dir, const char *name, bool limit, uint64_t *o
 static int read_keyed(const char *dir, const char *name, const char *key, uint64_t *out,
                       struct tether_error *err)
 {
-    char buf[TETHER_CGROUP_FILE_MAX];
+    char buf[TETHER_CGROUP_FILE_MAX] = {0};
 
     if (read_small(dir, name, buf, sizeof(buf), err) < 0)
         return -1;
@@ -273,7 +273,7 @@ static int proc_find(const char *text, const char *controller, struct proc_line 
 
     while (*line != '\0') {
         size_t len = strcspn(line, "\n");
-        struct proc_line pl;
+        struct proc_line pl = {0};
 
         lineno++;
         if (len > 0) {
@@ -311,7 +311,7 @@ static int find_v1(struct tether_cgroup_ctl *ctl, const char *root, const char *
                    const char *controller, struct tether_error *err)
 {
     char mount[PATH_MAX];
-    struct proc_line pl;
+    struct proc_line pl = {0};
     int rc = proc_find(proc_cgroup, controller, &pl, err);
 
     if (rc <= 0)
@@ -336,7 +336,7 @@ static int find_v2(struct tether_cgroup_ctl *ctl, const char *root, const char *
                    struct tether_error *err)
 {
     char mount[PATH_MAX];
-    struct proc_line pl;
+    struct proc_line pl = {0};
     int rc = proc_find(proc_cgroup, NULL, &pl, err);
 
     if (rc <= 0)
@@ -400,7 +400,7 @@ int tether_cgroup_open_at(struct tether_cgroup *cg, const char *root, const char
 int tether_cgroup_open(struct tether_cgroup *cg, pid_t pid, struct tether_error *err)
 {
     char dir[32];
-    char text[TETHER_CGROUP_PROC_MAX];
+    char text[TETHER_CGROUP_PROC_MAX] = {0};
 
     tether_cgroup_init(cg);
     snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
@@ -605,7 +605,7 @@ static int oom_check_v2(struct tether_cgroup *cg, uint64_t *events, bool *ended,
 {
     char buf[INOTIFY_BUF_SIZE] __attribute__((aligned(__alignof__(struct inotify_event))));
     struct tether_error e;
-    uint64_t kills;
+    uint64_t kills = 0;
 
     for (;;) {
         ssize_t n = read(cg->oom_fd, buf, sizeof(buf));
@@ -672,7 +672,7 @@ int tether_cgroup_oom_kills(const struct tether_cgroup *cg, uint64_t *kills,
 int tether_cgroup_oom_killed(const struct tether_cgroup *cg, bool *killed, struct tether_error *err)
 {
     struct tether_error e;
-    uint64_t kills;
+    uint64_t kills = 0;
 
     tether_error_clear(&e);
     if (tether_cgroup_oom_kills(cg, &kills, &e) == 0) {

@@ -154,8 +154,7 @@ int tether_container_exec(struct tether_container *ctr, const struct tether_exec
     args.stdin_fd = p->io.child_fds[0];
     args.stdout_fd = p->io.child_fds[1];
     args.stderr_fd = p->io.child_fds[2];
-    job = tether_job_spawn(ctr->env.reaper, ctr->env.rt, TETHER_RT_EXEC, &args, exec_done, p,
-                           &ctr->jobs, err);
+    job = tether_job_spawn(&ctr->jobenv, TETHER_RT_EXEC, &args, exec_done, p, &ctr->jobs, err);
     if (job == NULL)
         goto fail;
     job->call = call;

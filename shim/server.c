@@ -357,16 +357,17 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
         return tether_error_set(err, saved, "listen %s", path);
     }
     srv->path = xstrdup(path);
-    srv->listen_src.fd = fd;
+    srv->listen_src.fd = steal_fd(fd);
     srv->listen_src.events = EPOLLIN;
     srv->listen_src.cb = listen_cb;
     if (tether_loop_add(loop, &srv->listen_src, err) < 0) {
+        close(srv->listen_src.fd);
+        srv->listen_src.fd = -1;
         unlink(path);
         free(srv->path);
         srv->path = NULL;
         return -1;
     }
-    fd = -1;
     return 0;
 }
 

@@ -83,10 +83,11 @@ void __attribute__((noinline)) tether_memory_trim(void)
     volatile char here = 0;
     uintptr_t sp = (uintptr_t)&here & ~(page - 1);
     uintptr_t top = sp - TRIM_STACK_KEEP;
+    /* Unmapped parts of the window (below the stack's lowest use) just fail with ENOMEM. */
+    void *low = (void *)(top - TRIM_STACK_WINDOW); // NOLINT(performance-no-int-to-ptr)
 
     malloc_trim(0);
-    /* Unmapped parts of the window (below the stack's lowest use) just fail with ENOMEM. */
-    madvise((void *)(top - TRIM_STACK_WINDOW), TRIM_STACK_WINDOW, MADV_DONTNEED);
+    madvise(low, TRIM_STACK_WINDOW, MADV_DONTNEED);
 }
 
 void tether_shim_leave(struct tether_shim *shim)

@@ -10,14 +10,14 @@
  * one place (shim/rpc.c), the CLI onto exit codes. */
 enum tether_error_kind {
     TETHER_ERR_NONE = 0,
-    TETHER_ERR_INTERNAL,      /* a system call failed; errnum says which error */
-    TETHER_ERR_INVALID,       /* bad argument or parameter */
-    TETHER_ERR_NOT_FOUND,     /* no such container, exec or file */
-    TETHER_ERR_STATE,         /* operation not allowed in the current state */
-    TETHER_ERR_RUNTIME,       /* the OCI runtime failed; msg carries its own text */
-    TETHER_ERR_EXISTS,        /* already exists */
-    TETHER_ERR_TOO_LARGE,     /* message or input over a bound */
-    TETHER_ERR_TIMEOUT,       /* an operation ran out of time */
+    TETHER_ERR_INTERNAL,  /* a system call failed; errnum says which error */
+    TETHER_ERR_INVALID,   /* bad argument or parameter */
+    TETHER_ERR_NOT_FOUND, /* no such container, exec or file */
+    TETHER_ERR_STATE,     /* operation not allowed in the current state */
+    TETHER_ERR_RUNTIME,   /* the OCI runtime failed; msg carries its own text */
+    TETHER_ERR_EXISTS,    /* already exists */
+    TETHER_ERR_TOO_LARGE, /* message or input over a bound */
+    TETHER_ERR_TIMEOUT,   /* an operation ran out of time */
 };
 
 #define TETHER_ERROR_MSG_MAX 1024
