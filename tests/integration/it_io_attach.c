@@ -25,7 +25,10 @@
 /* The slow-client test: 480 blocks of 64 KiB = 30 MiB. */
 #define BLOCK_SIZE   65536u
 #define BLOCKS       480u
-#define SLOW_TEST_MS 180000
+#define SLOW_TEST_MS 120000
+/* The full-stdin test: 3 MiB, three times the pipe, in pieces of 100,000 bytes. */
+#define FILL_TOTAL (3u << 20)
+#define FILL_CHUNK 100000u
 
 /* A byte buffer that grows. */
 struct bytes {
@@ -181,6 +184,94 @@ static void test_input_cat(void **state)
     tether_client_close(c);
 }
 
+/* ---- input into a full stdin ---- */
+
+/* Runs cat once the test creates /tmp/go in the rootfs; until then its stdin fills up. */
+static const char *const argv_gated_cat[] = {
+    "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; exec cat", NULL};
+
+static void open_gate(const struct th_fixture *f)
+{
+    cleanup_free char *path = xasprintf("%s/rootfs/tmp/go", f->bundle);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        fail_msg("create %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+static void fill_pseudo_random(char *p, size_t n);
+static long long now_ms(void);
+
+/* Sends data[*off..*off+n) once; advances *off by what the shim took. Returns false when
+ * stdin was full: a short "written", or -32002 with nothing taken. */
+static bool input_once(struct tether_client *c, const char *data, size_t *off, size_t n)
+{
+    struct tether_error err = {0};
+    json_auto_t *params = input_params(data + *off, n);
+    json_auto_t *res = NULL;
+    long long written;
+    int code = 0;
+
+    res = tether_client_call(c, "input", params, TH_CALL_MS, &code, &err);
+    if (res == NULL) {
+        if (code != TETHER_RPC_INVALID_STATE)
+            fail_msg("input: error %d (%s), want a result or %d", code, err.msg,
+                     TETHER_RPC_INVALID_STATE);
+        return false;
+    }
+    written = th_int(res, "written");
+    if (written < 0 || (size_t)written > n)
+        fail_msg("input of %zu bytes answered written %lld", n, written);
+    *off += (size_t)written;
+    return (size_t)written == n;
+}
+
+/* The shim never waits on a stdin the container does not read, but tells the client how
+ * much it took, so a client that resends the rest delivers every byte exactly once. */
+static void test_input_full(void **state)
+{
+    struct th_fixture *f = *state;
+    cleanup_free char *path = NULL;
+    cleanup_free char *data = NULL;
+    cleanup_free char *logged = NULL;
+    struct tether_client *c;
+    long long deadline = now_ms() + SLOW_TEST_MS;
+    size_t off = 0, len = 0;
+    bool gate_open = false;
+
+    th_fixture_start(f, argv_gated_cat, NULL, NULL);
+    path = log_path(f, "ctr.log");
+    data = xmalloc(FILL_TOTAL);
+    fill_pseudo_random(data, FILL_TOTAL);
+    c = th_shim_connect(&f->shim);
+    create_start(c,
+                 json_pack("{s:b,s:{s:s,s:s}}", "stdin", 1, "log", "path", path, "format", "raw"));
+    while (off < FILL_TOTAL) {
+        size_t n = FILL_TOTAL - off < FILL_CHUNK ? FILL_TOTAL - off : FILL_CHUNK;
+
+        if (input_once(c, data, &off, n))
+            continue;
+        /* Full: from now on the container reads; retry until it has taken everything. */
+        if (!gate_open)
+            open_gate(f);
+        gate_open = true;
+        if (now_ms() > deadline)
+            fail_msg("stdin still full after %d ms (%zu of %u bytes in)", SLOW_TEST_MS, off,
+                     FILL_TOTAL);
+        poll(NULL, 0, 10);
+    }
+    /* Three times the pipe's size: it must have been full at some point. */
+    assert_true(gate_open);
+    json_decref(th_call_ok(c, "close_stdin", NULL));
+    wait_status(c, 0);
+    logged = read_file(path, &len);
+    if (len != FILL_TOTAL || memcmp(logged, data, FILL_TOTAL) != 0)
+        fail_msg("cat echoed %zu bytes, want the %u sent%s", len, FILL_TOTAL,
+                 len > FILL_TOTAL ? " (some bytes twice)" : "");
+    tether_client_close(c);
+}
+
 /* ---- terminal ---- */
 
 static const char *const argv_stty[] = {"sh", "-c", "read x; stty size", NULL};
@@ -265,6 +356,16 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether pfd's fd can be read without blocking, waiting at most left_ms for it. */
+static bool readable(struct pollfd *pfd, long long left_ms)
+{
+    int r = poll(pfd, 1, (int)left_ms);
+
+    if (r < 0 && errno != EINTR)
+        fail_msg("poll: %s", strerror(errno));
+    return r > 0;
+}
+
 /* Reads fd into raw until the response to request wait_id has arrived; only that response
  * and non-output messages are parsed on the way, so the reader keeps pace with the
  * container. Returns where the output notifications end in raw. */
@@ -302,8 +403,8 @@ static size_t read_until_response(int fd, int64_t wait_id, struct bytes *raw, lo
         }
         if (left <= 0)
             fail_msg("no answer to wait within %d ms (%zu bytes read)", SLOW_TEST_MS, raw->len);
-        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-            fail_msg("poll: %s", strerror(errno));
+        if (!readable(&pfd, left))
+            continue;
         n = read(fd, chunk, sizeof(chunk));
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -345,8 +446,8 @@ static bool wait_closed(int fd, long long deadline)
 
         if (left <= 0)
             return false;
-        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-            fail_msg("poll: %s", strerror(errno));
+        if (!readable(&pfd, left))
+            continue;
         n = read(fd, chunk, sizeof(chunk));
         if (n == 0 || (n < 0 && errno == ECONNRESET))
             return true;
@@ -512,6 +613,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_BOTH_RUNTIMES(test_input_cat),
+        TH_BOTH_RUNTIMES(test_input_full),
         TH_BOTH_RUNTIMES(test_terminal_resize),
         TH_BOTH_RUNTIMES(test_reader_not_stalled),
         TH_BOTH_RUNTIMES(test_refused_create_log),
