@@ -420,6 +420,13 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     }
     if (rc < 0 || pid <= 0) {
         const struct tether_error *why = rc < 0 ? err : &perr;
+        if (rc < 0 && strstr(err->msg, "already exists") != NULL) {
+            /* The runtime still has a container of this id (e.g. left by a shim that
+             * went away without deleting it). */
+            perr = *err;
+            perr.kind = TETHER_ERR_EXISTS;
+            why = &perr;
+        }
         log_warn(ctr->env.log, "create failed: %s", why->msg);
         tether_io_drain(&ctr->init.io);
         tether_io_close(&ctr->init.io);
@@ -566,14 +573,38 @@ static void opts_copy(struct tether_create_opts *dst, const struct tether_create
     dst->seccomp.syscalls = strv_dup(src->seccomp.syscalls);
 }
 
+/* create's "terminal" must agree with the bundle's process.terminal: the runtime decides
+ * from the bundle, and a mismatch would fail later with a less clear error. */
+static int check_terminal(const struct tether_container *ctr, bool terminal,
+                          struct tether_error *err)
+{
+    json_t *config = tether_bundle_load(ctr->env.bundle, err);
+    bool bundle_terminal;
+
+    if (config == NULL)
+        return -1;
+    bundle_terminal = json_is_true(json_object_get(json_object_get(config, "process"), "terminal"));
+    json_decref(config);
+    if (bundle_terminal != terminal)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "terminal is %s but the bundle's process.terminal is %s",
+                                 terminal ? "true" : "false", bundle_terminal ? "true" : "false");
+    return 0;
+}
+
 int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
                             struct tether_call *call, struct tether_error *err)
 {
     if (ctr->state != TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
                                  ctr->env.id, tether_container_status(ctr));
-    if (tether_seccomp_check(&ctr->seccomp, &opts->seccomp, err) < 0)
+    if (tether_seccomp_check(&ctr->seccomp, &opts->seccomp, err) < 0 ||
+        check_terminal(ctr, opts->proc.terminal, err) < 0)
         return -1;
+    /* A new container: the last one's exit record is not its. (A restart keeps it until
+     * its own exit replaces it.) */
+    if (unlink(ctr->exit_path) < 0 && errno != ENOENT)
+        log_warn(ctr->env.log, "cannot remove old %s: %s", ctr->exit_path, strerror(errno));
     opts_copy(&ctr->opts, opts);
     tether_supervise_reset(ctr);
     if (tether_container_spawn_create(ctr, call, err) < 0)
@@ -642,6 +673,14 @@ static void simple_done(struct tether_job *job, int rc, const struct tether_erro
         tether_call_ok(job->call, json_object());
 }
 
+/* A kill meant to end the container ends its restarts, as a stop does; other signals
+ * (SIGHUP to reload, SIGUSR1 …) leave the restart policy alone. */
+static bool ends_restarts(const struct tether_container *ctr, int sig)
+{
+    return sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT ||
+           sig == tether_bundle_stop_signal(ctr->env.bundle);
+}
+
 int tether_container_kill(struct tether_container *ctr, const char *exec_id, int sig, bool all,
                           struct tether_call *call, struct tether_error *err)
 {
@@ -650,7 +689,7 @@ int tether_container_kill(struct tether_container *ctr, const char *exec_id, int
 
     if (p == NULL)
         return -1;
-    if (exec_id == NULL && tether_supervise_user_kill(ctr)) {
+    if (exec_id == NULL && ends_restarts(ctr, sig) && tether_supervise_user_kill(ctr)) {
         /* It was waiting to be restarted: the kill ends that, as Docker's does. */
         log_info(ctr->env.log, "kill: pending restart of %s cancelled", ctr->env.id);
         tether_call_ok(call, json_object());
@@ -888,6 +927,12 @@ json_t *tether_container_state_json(struct tether_container *ctr, const char *ex
 
     if (p == NULL)
         return NULL;
+    if (ctr->state == TETHER_CTR_CREATING && !ctr->restarting) {
+        /* The runtime has not made it yet: nothing to show but that. */
+        tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "container %s is being created",
+                          ctr->env.id);
+        return NULL;
+    }
     if (exec_id != NULL) {
         static const char *const names[] = {[TETHER_PROC_STARTING] = "created",
                                             [TETHER_PROC_RUNNING] = "running",

@@ -71,7 +71,8 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
     unsigned long n;
 
     cfg->log_level = TETHER_LOG_INFO;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0; /* one line of our own instead of getopt's message */
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             cfg->id = optarg;
@@ -137,9 +138,12 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
         case 'V':
             printf("tether-shim %s\n", TETHER_VERSION);
             exit(0);
+        case ':':
+            return tether_error_set(err, 0, "option %s needs a value (see --help)",
+                                    tether_quote(argv[optind - 1], q, sizeof(q)));
         default:
-            usage(stderr);
-            exit(EXIT_USAGE);
+            return tether_error_set(err, 0, "unknown option %s (see --help)",
+                                    tether_quote(argv[optind - 1], q, sizeof(q)));
         }
     }
     /* Messages quote what the caller gave: the reason stays on one line whatever it holds. */

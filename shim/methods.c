@@ -105,9 +105,9 @@ static int param_exec_id(json_t *params, const char **out, struct tether_error *
 
 static json_t *version_result(struct tether_shim *shim)
 {
-    return json_pack("{s:s,s:i,s:{s:s,s:s}}", "version", TETHER_VERSION, "protocol",
+    return json_pack("{s:s,s:i,s:{s:s,s:s},s:s}", "version", TETHER_VERSION, "protocol",
                      PROTOCOL_VERSION, "runtime", "path", shim->rt.path, "version",
-                     shim->runtime_version);
+                     shim->runtime_version, "instance", shim->instance);
 }
 
 static void version_done(struct tether_job *job, int rc, const struct tether_error *err,
@@ -335,6 +335,9 @@ static int op_kill(struct tether_shim *shim, json_t *params, struct tether_call 
         tether_params_bool(params, "all", &all, err) < 0 ||
         param_exec_id(params, &exec_id, err) < 0)
         return -1;
+    if (all && exec_id != NULL)
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "\"all\" applies to the container, not to an exec");
     return tether_container_kill(&shim->ctr, exec_id, sig, all, call, err);
 }
 
@@ -429,8 +432,9 @@ static json_t *m_subscribe(struct method_ctx *ctx, struct tether_error *err)
     }
     /* The answer, then the replay, then live events: all queued in this one turn of the
      * loop, so nothing can fall in between. */
-    resp = tether_rpc_result(ctx->req->id, json_pack("{s:I,s:I}", "seq", (json_int_t)ev->last_seq,
-                                                     "first", (json_int_t)first));
+    resp = tether_rpc_result(ctx->req->id,
+                             json_pack("{s:I,s:I,s:s}", "seq", (json_int_t)ev->last_seq, "first",
+                                       (json_int_t)first, "instance", ctx->shim->instance));
     if (ctx->req->id != NULL)
         tether_conn_send(ctx->conn, resp);
     json_decref(resp);
@@ -701,15 +705,11 @@ static json_t *m_input(struct method_ctx *ctx, struct tether_error *err)
         tether_error_setk(err, TETHER_ERR_INVALID, 0, "data must be base64");
         return NULL;
     }
+    /* Never waits on a process that does not read: what did not fit is for the caller
+     * to send again ("written" tells how much was taken, 0 when stdin is full). */
     written = tether_io_write_stdin(&p->io, raw, (size_t)n, err);
     if (written < 0)
         return NULL;
-    if (written < n) {
-        /* Never wait on a process that does not read: the caller retries the rest. */
-        tether_error_setk(err, TETHER_ERR_STATE, EAGAIN, "stdin is full: %zd of %zd bytes written",
-                          written, n);
-        return NULL;
-    }
     return json_pack("{s:i}", "written", (int)written);
 }
 

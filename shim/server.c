@@ -86,9 +86,11 @@ static int conn_flush(struct tether_conn *conn)
             return -1;
         }
         conn->out_off += (size_t)n;
+        conn->mid_line = conn->out[conn->out_off - 1] != '\n';
     }
     if (conn->out_off == conn->out_len) {
         conn->out_off = conn->out_len = 0;
+        conn->mid_line = false;
         if (conn->out_cap > 65536) {
             free(conn->out);
             conn->out = NULL;
@@ -103,31 +105,89 @@ static int conn_flush(struct tether_conn *conn)
     return 0;
 }
 
+/* Appends without the bound (the final notification of a dropped client). */
+static void conn_append(struct tether_conn *conn, const char *line, size_t len)
+{
+    size_t pending = conn->out_len - conn->out_off;
+
+    if (conn->out_off > 0 && conn->out_len + len > conn->out_cap) {
+        memmove(conn->out, conn->out + conn->out_off, pending);
+        conn->out_off = 0;
+        conn->out_len = pending;
+    }
+    if (conn->out_len + len > conn->out_cap) {
+        size_t cap = conn->out_cap ? conn->out_cap : 4096;
+        while (cap < conn->out_len + len)
+            cap *= 2;
+        conn->out = xrealloc(conn->out, cap);
+        conn->out_cap = cap;
+    }
+    memcpy(conn->out + conn->out_len, line, len);
+    conn->out_len += len;
+}
+
+/* A client that does not read: what it has not been sent yet is dropped (but the end of
+ * a line already half sent), it gets a last "dropped" notification, and the connection is
+ * closed once that is flushed, or after TETHER_CONN_LINGER_MS if it never reads again. */
 static void conn_drop(struct tether_conn *conn, const char *reason)
 {
+    struct tether_server *srv = conn->server;
     json_t *note = tether_rpc_notification("dropped", json_pack("{s:s}", "reason", reason));
-    size_t len;
-    char *line = tether_rpc_encode(note, &len);
-    ssize_t n;
+    struct tether_error err = {0};
+    size_t len, cut = conn->out_off;
+    char *line;
 
-    log_warn(conn->server->log, "client %llu (pid %d): dropped: %s", (unsigned long long)conn->id,
+    log_warn(srv->log, "client %llu (pid %d): dropped: %s", (unsigned long long)conn->id,
              (int)conn->peer_pid, reason);
-    /* Best effort and never waited on: a '\n' first ends whatever partial line the
-     * client was in the middle of. */
-    n = send(conn->src.fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == 1)
-        n = send(conn->src.fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    if (conn->mid_line) {
+        char *nl = memchr(conn->out + cut, '\n', conn->out_len - cut);
+        cut = nl != NULL ? (size_t)(nl - conn->out) + 1 : conn->out_len;
+    }
+    conn->out_len = cut;
+    line = tether_rpc_encode(note, &len);
+    conn_append(conn, line, len);
     free(line);
     json_decref(note);
-    tether_conn_close(conn);
+    conn->dropped = true;
+    conn->subscribed = false;
+    conn->attached = false;
+    clock_gettime(CLOCK_MONOTONIC, &conn->linger_until);
+    conn->linger_until.tv_sec += TETHER_CONN_LINGER_MS / 1000;
+    if (tether_timer_arm(&srv->linger, TETHER_CONN_LINGER_MS, &err) < 0) {
+        tether_conn_close(conn);
+        return;
+    }
+    tether_conn_close_after(conn);
+}
+
+/* Closes dropped clients that still have not read their last notification. */
+static void linger_fired(struct tether_timer *timer)
+{
+    struct tether_server *srv = container_of(timer, struct tether_server, linger);
+    struct tether_conn *conn, *next;
+    struct tether_error err = {0};
+    struct timespec now;
+    bool more = false;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (conn = srv->conns; conn != NULL; conn = next) {
+        next = conn->next;
+        if (!conn->dropped)
+            continue;
+        if (now.tv_sec >= conn->linger_until.tv_sec)
+            tether_conn_close(conn);
+        else
+            more = true;
+    }
+    if (more)
+        tether_timer_arm(&srv->linger, TETHER_CONN_LINGER_MS, &err);
 }
 
 void tether_conn_send_line(struct tether_conn *conn, const char *line, size_t len)
 {
     size_t pending;
 
-    if (conn->src.dead)
+    if (conn->src.dead || conn->dropped)
         return;
     pending = conn->out_len - conn->out_off;
     if (pending + len > TETHER_CONN_OUT_MAX) {
@@ -322,6 +382,7 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
 
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
+    tether_timer_init(&srv->linger, loop, linger_fired);
     srv->log = log;
     srv->max_message = max_message ? max_message : TETHER_MAX_MESSAGE_DEFAULT;
     srv->listen_src.fd = -1;
@@ -399,8 +460,11 @@ void tether_server_flush(struct tether_server *srv)
 
 void tether_server_fini(struct tether_server *srv)
 {
+    /* What is queued goes out if the sockets take it now (answers to pending calls). */
+    tether_server_flush(srv);
     while (srv->conns != NULL)
         tether_conn_close(srv->conns);
+    tether_timer_fini(&srv->linger);
     if (srv->listen_src.fd >= 0) {
         if (!srv->accept_paused)
             tether_loop_remove(srv->loop, &srv->listen_src);

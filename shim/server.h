@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -18,10 +19,13 @@
 #include "framer.h"
 #include "log.h"
 #include "loop.h"
+#include "timer.h"
 
 #define TETHER_CONN_OUT_MAX        (4u << 20)
 #define TETHER_MAX_MESSAGE_DEFAULT (1u << 20)
 #define TETHER_ALLOW_UIDS_MAX      16
+/* How long a dropped client gets to read its last notification. */
+#define TETHER_CONN_LINGER_MS 5000
 
 struct tether_server;
 
@@ -34,7 +38,10 @@ struct tether_conn {
     struct tether_framer in;
     char *out;
     size_t out_len, out_off, out_cap;
-    bool closing;         /* close once out is flushed */
+    bool closing;  /* close once out is flushed */
+    bool dropped;  /* too slow: only its last notification is still sent */
+    bool mid_line; /* out_off is inside a line (part of it was sent) */
+    struct timespec linger_until;
     bool subscribed;      /* receives events */
     bool attached;        /* receives output notifications */
     char *attach_exec_id; /* of this exec (NULL: the init) */
@@ -58,7 +65,8 @@ struct tether_server {
     struct tether_conn *conns;
     size_t n_conns;
     uint64_t next_id;
-    bool accept_paused; /* out of fds: listening stops until a connection closes */
+    bool accept_paused;         /* out of fds: listening stops until a connection closes */
+    struct tether_timer linger; /* closes dropped clients that never read again */
     tether_server_line_cb on_line;
     tether_server_gone_cb on_gone;
     void *opaque;

@@ -2,7 +2,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -95,6 +98,39 @@ void tether_shim_leave(struct tether_shim *shim)
     shim->leaving = true;
 }
 
+/* A random name for this shim's life: event seqs restart from 1 in a new shim, and a client
+ * that compares instances knows its `since` belongs to another life. */
+static void make_instance_id(char *buf, size_t len)
+{
+    unsigned char bytes[8] = {0};
+    size_t i;
+
+    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        memcpy(bytes, &now.tv_nsec, sizeof(now.tv_nsec) < 8 ? sizeof(now.tv_nsec) : 8);
+        bytes[7] ^= (unsigned char)getpid();
+    }
+    for (i = 0; i < sizeof(bytes) && 2 * i + 2 < len; i++)
+        snprintf(buf + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* With --allow-uid, other users must be able to reach the socket at all: the socket is
+ * made 0666 and its directory 0711 (traverse, not list), and SO_PEERCRED on every
+ * connection decides who is let in. Without it, 0600 in 0700 keeps everyone else out
+ * before the check. */
+static int open_to_allowed_uids(struct tether_shim *shim, struct tether_error *err)
+{
+    cleanup_free char *dir = xstrdup(shim->cfg.socket_path);
+
+    *strrchr(dir, '/') = '\0';
+    if (chmod(shim->cfg.socket_path, 0666) < 0)
+        return tether_error_set(err, errno, "chmod %s", shim->cfg.socket_path);
+    if (strcmp(dir, shim->cfg.dir) == 0 && chmod(dir, 0711) < 0)
+        return tether_error_set(err, errno, "chmod %s", dir);
+    return 0;
+}
+
 int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
 {
     struct tether_ctr_env env;
@@ -103,6 +139,7 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
 
     shim->log.level = shim->cfg.log_level;
     shim->signal_src.fd = -1;
+    make_instance_id(shim->instance, sizeof(shim->instance));
     shim->server.listen_src.fd = -1;
     tether_events_init(&shim->events, 0);
     tether_reaper_init(&shim->reaper, &shim->log);
@@ -153,6 +190,8 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
         return -1;
     for (size_t i = 0; i < shim->cfg.n_allow_uids; i++)
         tether_server_allow_uid(&shim->server, shim->cfg.allow_uids[i]);
+    if (shim->cfg.n_allow_uids > 0 && open_to_allowed_uids(shim, err) < 0)
+        return -1;
     shim->server.on_line = tether_methods_dispatch;
     shim->server.on_gone = tether_methods_conn_gone;
     shim->server.opaque = shim;
@@ -184,10 +223,12 @@ int tether_shim_run(struct tether_shim *shim, struct tether_error *err)
 
 void tether_shim_fini(struct tether_shim *shim)
 {
-    tether_server_fini(&shim->server);
+    /* The model first: its pending calls are answered ("shutting down") while the
+     * connections are still there to carry the answers. */
     tether_job_abort_all(&shim->reaper, &shim->jobs);
     if (shim->ctr.exit_path != NULL)
         tether_container_fini(&shim->ctr);
+    tether_server_fini(&shim->server);
     tether_runtime_fini(&shim->rt);
     if (shim->signal_src.fd >= 0) {
         tether_loop_remove(&shim->loop, &shim->signal_src);

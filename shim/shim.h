@@ -48,6 +48,7 @@ struct tether_shim {
     struct tether_source signal_src;
     struct tether_job *jobs; /* runtime commands of the shim itself (version) */
     char runtime_version[128];
+    char instance[17];   /* random id of this shim's life (hex) */
     bool leaving;        /* the loop stops after this batch */
     bool deep_work;      /* memory to give back before sleeping (tether_memory_trim) */
     bool kill_and_leave; /* SIGTERM with --kill-on-exit: leave once the container is gone */
