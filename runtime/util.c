@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,4 +394,31 @@ const char *tether_quote(const char *s, char *buf, size_t len)
     }
     buf[o] = '\0';
     return buf;
+}
+
+int tether_recv_fd(int sock, void *data, size_t len, struct tether_error *err)
+{
+    char scratch[256];
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = data != NULL ? data : scratch,
+                        .iov_len = data != NULL ? len : sizeof(scratch)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    struct cmsghdr *cmsg;
+    ssize_t n;
+    int fd;
+
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return tether_error_set(err, errno, "recvmsg");
+    cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+        cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+        return tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "no fd in the message");
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+    return fd;
 }

@@ -55,33 +55,6 @@ int tether_console_listen(struct tether_console *con, const char *dir, const cha
     return 0;
 }
 
-static int receive_fd(int sock, struct tether_error *err)
-{
-    char name[PATH_MAX];
-    char control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control,
-                         .msg_controllen = sizeof(control)};
-    struct cmsghdr *cmsg;
-    ssize_t n;
-    int fd;
-
-    do
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return tether_error_set(err, errno, "receive the pty master");
-    cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-        cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-        return tether_error_setk(err, TETHER_ERR_RUNTIME, 0,
-                                 "the runtime sent no pty master on the console socket");
-    memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
-    return fd;
-}
-
 int tether_console_receive(struct tether_console *con, struct tether_error *err)
 {
     int conn, fd;
@@ -96,10 +69,13 @@ int tether_console_receive(struct tether_console *con, struct tether_error *err)
             return 0;
         return tether_error_set(err, errno, "accept on console socket");
     }
-    fd = receive_fd(conn, err);
+    /* The message's bytes are the terminal's name, of no use here. */
+    fd = tether_recv_fd(conn, NULL, 0, err);
     close(conn);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) {
+        err->kind = TETHER_ERR_RUNTIME;
+        return tether_error_prefix(err, "the runtime sent no pty master on the console socket");
+    }
     con->master_fd = fd;
     return 1;
 }

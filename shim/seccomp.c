@@ -216,33 +216,6 @@ static void notify_cb(struct tether_loop *loop, struct tether_source *src, uint3
         log_warn(sc->log, "seccomp: respond: %s", strerror(-rc));
 }
 
-/* Takes the notify fd runc sends with SCM_RIGHTS (and the state JSON as data). */
-static int receive_notify_fd(int conn, struct tether_error *err)
-{
-    char control[CMSG_SPACE(sizeof(int))];
-    cleanup_free char *data = xmalloc(STATE_MAX);
-    struct iovec iov = {.iov_base = data, .iov_len = STATE_MAX};
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control,
-                         .msg_controllen = sizeof(control)};
-    struct cmsghdr *cmsg;
-    ssize_t n;
-    int fd;
-
-    do
-        n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return tether_error_set(err, errno, "seccomp listener: recvmsg");
-    cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-        cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-        return tether_error_set(err, 0, "seccomp listener: no fd received");
-    memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
-    return fd;
-}
-
 /* The runtime's connection: it sends the notify fd right away; read when it is there. */
 static void conn_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
 {
@@ -252,7 +225,11 @@ static void conn_cb(struct tether_loop *loop, struct tether_source *src, uint32_
 
     (void)loop;
     (void)revents;
-    fd = receive_notify_fd(src->fd, &err);
+    {
+        /* runc sends the container state as the message's bytes: not needed here. */
+        cleanup_free char *state = xmalloc(STATE_MAX);
+        fd = tether_recv_fd(src->fd, state, STATE_MAX, &err);
+    }
     if (fd < 0 && err.errnum == EAGAIN)
         return;
     close_source(sc, src);

@@ -105,7 +105,7 @@ static int conn_flush(struct tether_conn *conn)
     return 0;
 }
 
-/* Appends without the bound (the final notification of a dropped client). */
+/* Appends to the output buffer; the bound is the caller's business. */
 static void conn_append(struct tether_conn *conn, const char *line, size_t len)
 {
     size_t pending = conn->out_len - conn->out_off;
@@ -194,20 +194,7 @@ void tether_conn_send_line(struct tether_conn *conn, const char *line, size_t le
         conn_drop(conn, "client does not read: output buffer limit reached");
         return;
     }
-    if (conn->out_off > 0 && conn->out_len + len > conn->out_cap) {
-        memmove(conn->out, conn->out + conn->out_off, pending);
-        conn->out_off = 0;
-        conn->out_len = pending;
-    }
-    if (conn->out_len + len > conn->out_cap) {
-        size_t cap = conn->out_cap ? conn->out_cap : 4096;
-        while (cap < conn->out_len + len)
-            cap *= 2;
-        conn->out = xrealloc(conn->out, cap);
-        conn->out_cap = cap;
-    }
-    memcpy(conn->out + conn->out_len, line, len);
-    conn->out_len += len;
+    conn_append(conn, line, len);
     conn_flush(conn);
 }
 

@@ -79,6 +79,12 @@ ssize_t tether_base64_decode(const char *text, size_t len, void *out);
  * truncated to fit buf. Returns buf. */
 const char *tether_quote(const char *s, char *buf, size_t len);
 
+/* Receives one message carrying one fd with SCM_RIGHTS (unix(7)); the fd comes CLOEXEC.
+ * The message's bytes land in data (up to len; may be NULL/0 to discard them). Returns the
+ * fd, or -1 with err (kind NOT_FOUND when the message carried no fd; errnum EAGAIN when a
+ * non-blocking socket had nothing yet). */
+int tether_recv_fd(int sock, void *data, size_t len, struct tether_error *err);
+
 /* Sets O_NONBLOCK on fd. */
 int tether_set_nonblock(int fd, struct tether_error *err);
 
