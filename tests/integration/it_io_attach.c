@@ -26,6 +26,8 @@
 #define BLOCK_SIZE   65536u
 #define BLOCKS       480u
 #define SLOW_TEST_MS 120000
+/* Blocks the container may write beyond what the reading client has received. */
+#define WINDOW 8u
 /* The full-stdin test: 3 MiB, three times the pipe, in pieces of 100,000 bytes. */
 #define FILL_TOTAL (3u << 20)
 #define FILL_CHUNK 100000u
@@ -136,6 +138,70 @@ static json_t *input_params(const void *data, size_t len)
     return json_pack("{s:s}", "data", b64);
 }
 
+static void fill_pseudo_random(char *p, size_t n)
+{
+    uint32_t x = 12345;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        p[i] = (char)(x >> 16);
+    }
+}
+
+static void put_rootfs_file(const struct th_fixture *f, const char *name, const void *data,
+                            size_t len)
+{
+    cleanup_free char *path = xasprintf("%s/rootfs/%s", f->bundle, name);
+    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct tether_error err = {0};
+
+    if (fd < 0)
+        fail_msg("create %s: %s", path, strerror(errno));
+    if (tether_write_all(fd, data, len, &err) < 0)
+        fail_msg("write %s: %s", path, err.msg);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether pfd's fd can be read without blocking, waiting at most left_ms for it. */
+static bool readable(struct pollfd *pfd, long long left_ms)
+{
+    int r = poll(pfd, 1, (int)left_ms);
+
+    if (r < 0 && errno != EINTR)
+        fail_msg("poll: %s", strerror(errno));
+    return r > 0;
+}
+
+/* Reads fd until EOF; false if it stays open past the deadline. */
+static bool wait_closed(int fd, long long deadline)
+{
+    char chunk[65536];
+
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        long long left = deadline - now_ms();
+        ssize_t n;
+
+        if (left <= 0)
+            return false;
+        if (!readable(&pfd, left))
+            continue;
+        n = read(fd, chunk, sizeof(chunk));
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            fail_msg("read: %s", strerror(errno));
+    }
+}
+
 /* ---- input and close_stdin into cat ---- */
 
 static const char *const argv_cat[] = {"cat", NULL};
@@ -199,9 +265,6 @@ static void open_gate(const struct th_fixture *f)
         fail_msg("create %s: %s", path, strerror(errno));
     close(fd);
 }
-
-static void fill_pseudo_random(char *p, size_t n);
-static long long now_ms(void);
 
 /* Sends data[*off..*off+n) once; advances *off by what the shim took. Returns false when
  * stdin was full: a short "written", or -32002 with nothing taken. */
@@ -318,189 +381,131 @@ static void test_terminal_resize(void **state)
 
 /* ---- a client that never reads ---- */
 
-static const char *const argv_paced[] = {
-    "sh", "-c",
-    "i=0; while [ $i -lt 480 ]; do dd if=/data bs=65536 skip=$i count=1 2>/dev/null || exit 1; "
-    "i=$((i + 1)); done",
+/* Writes block n of /data for each number n read from stdin, until EOF. */
+static const char *const argv_blocks[] = {
+    "sh", "-c", "while read n; do dd if=/data bs=65536 skip=$n count=1 2>/dev/null || exit 1; done",
     NULL};
 
-static void fill_pseudo_random(char *p, size_t n)
+/* The client that reads: what arrived, what it decoded, and the answer to its wait. */
+struct reader {
+    struct tether_client *c;
+    int64_t wait_id;
+    struct bytes in; /* bytes read and not yet parsed: in.data[pos..len) */
+    size_t pos;
+    struct bytes seen; /* stdout decoded from output notifications, in order */
+    json_t *answer;    /* the response to wait_id, once it came */
+};
+
+/* Reads what is there (waiting at most left_ms) and handles every complete line. */
+static void reader_step(struct reader *r, long long left_ms)
 {
-    uint32_t x = 12345;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        x = x * 1103515245u + 12345u;
-        p[i] = (char)(x >> 16);
-    }
-}
-
-static void put_rootfs_file(const struct th_fixture *f, const char *name, const void *data,
-                            size_t len)
-{
-    cleanup_free char *path = xasprintf("%s/rootfs/%s", f->bundle, name);
-    cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    struct tether_error err = {0};
-
-    if (fd < 0)
-        fail_msg("create %s: %s", path, strerror(errno));
-    if (tether_write_all(fd, data, len, &err) < 0)
-        fail_msg("write %s: %s", path, err.msg);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Whether pfd's fd can be read without blocking, waiting at most left_ms for it. */
-static bool readable(struct pollfd *pfd, long long left_ms)
-{
-    int r = poll(pfd, 1, (int)left_ms);
-
-    if (r < 0 && errno != EINTR)
-        fail_msg("poll: %s", strerror(errno));
-    return r > 0;
-}
-
-/* Reads fd into raw until the response to request wait_id has arrived; only that response
- * and non-output messages are parsed on the way, so the reader keeps pace with the
- * container. Returns where the output notifications end in raw. */
-static size_t read_until_response(int fd, int64_t wait_id, struct bytes *raw, long long deadline)
-{
-    size_t scanned = 0;
+    struct pollfd pfd = {.fd = tether_client_fd(r->c), .events = POLLIN};
     char chunk[256 * 1024];
+    ssize_t n;
+    char *nl;
 
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        long long left = deadline - now_ms();
-        ssize_t n;
-        char *nl;
-
-        while (raw->len > scanned &&
-               (nl = memchr(raw->data + scanned, '\n', raw->len - scanned)) != NULL) {
-            size_t start = scanned, len = (size_t)(nl - (raw->data + start));
-            json_error_t jerr;
-            json_auto_t *msg = NULL;
-
-            scanned = start + len + 1;
-            if (memmem(raw->data + start, len, "\"method\":\"output\"", 17) != NULL)
-                continue;
-            msg = json_loadb(raw->data + start, len, 0, &jerr);
-            if (msg == NULL)
-                fail_msg("bad message from the shim: %s", jerr.text);
-            if (json_object_get(msg, "id") != NULL) {
-                if (json_integer_value(json_object_get(msg, "id")) != wait_id)
-                    fail_msg("unexpected response on the reading client");
-                return start;
-            }
-            if (strcmp(th_str(msg, "method"), "dropped") == 0)
-                fail_msg("the reading client was dropped: %s",
-                         th_str(json_object_get(msg, "params"), "reason"));
-        }
-        if (left <= 0)
-            fail_msg("no answer to wait within %d ms (%zu bytes read)", SLOW_TEST_MS, raw->len);
-        if (!readable(&pfd, left))
-            continue;
-        n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            fail_msg("the reading client lost its connection: %s",
-                     n == 0 ? "closed" : strerror(errno));
-        bytes_add(raw, chunk, (size_t)n);
-    }
-}
-
-/* stdout of the output notifications in raw[0..len), decoded in order. */
-static void decode_outputs(const struct bytes *raw, size_t len, struct bytes *out)
-{
-    const char *p = raw->data, *end = raw->data + len;
-
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!readable(&pfd, left_ms))
+        return;
+    n = read(pfd.fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0)
+        fail_msg("the reading client lost its connection: %s", n == 0 ? "closed" : strerror(errno));
+    bytes_add(&r->in, chunk, (size_t)n);
+    while ((nl = memchr(r->in.data + r->pos, '\n', r->in.len - r->pos)) != NULL) {
         json_error_t jerr;
-        json_auto_t *msg = NULL;
+        json_t *msg =
+            json_loadb(r->in.data + r->pos, (size_t)(nl - (r->in.data + r->pos)), 0, &jerr);
 
-        assert_non_null(nl);
-        msg = json_loadb(p, (size_t)(nl - p), 0, &jerr);
         if (msg == NULL)
             fail_msg("bad message from the shim: %s", jerr.text);
-        take_output(msg, "stdout", out);
-        p = nl + 1;
+        r->pos = (size_t)(nl + 1 - r->in.data);
+        if (json_object_get(msg, "id") != NULL) {
+            if (json_integer_value(json_object_get(msg, "id")) != r->wait_id || r->answer != NULL)
+                fail_msg("unexpected response on the reading client");
+            r->answer = msg;
+            continue;
+        }
+        take_output(msg, "stdout", &r->seen);
+        json_decref(msg);
     }
+    memmove(r->in.data, r->in.data + r->pos, r->in.len - r->pos);
+    r->in.len -= r->pos;
+    r->pos = 0;
 }
 
-/* Reads fd until EOF; false if it stays open past the deadline. */
-static bool wait_closed(int fd, long long deadline)
+/* Asks the container for blocks *sent..upto-1. */
+static void send_blocks(struct tether_client *ctl, size_t *sent, size_t upto)
 {
-    char chunk[65536];
+    struct bytes text = {0};
+    json_auto_t *res = NULL;
 
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        long long left = deadline - now_ms();
-        ssize_t n;
-
-        if (left <= 0)
-            return false;
-        if (!readable(&pfd, left))
-            continue;
-        n = read(fd, chunk, sizeof(chunk));
-        if (n == 0 || (n < 0 && errno == ECONNRESET))
-            return true;
-        if (n < 0 && errno != EINTR && errno != EAGAIN)
-            fail_msg("read: %s", strerror(errno));
+    for (; *sent < upto; (*sent)++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "%zu\n", *sent);
+        bytes_add(&text, line, (size_t)n);
     }
+    res = th_call_ok(ctl, "input", input_params(text.data, text.len));
+    assert_int_equal(th_int(res, "written"), text.len);
+    bytes_free(&text);
 }
 
 /* Client a attaches and never reads; client b attaches and reads everything. The shim drops
- * a once its bounded buffer is full instead of waiting for it, so the container runs to its
- * end, b gets every byte and the log is complete. The container writes in 64 KiB blocks
- * with a process start in between: a reader that keeps up is never 4 MiB behind, whatever
- * the scheduler does to it for a moment. */
+ * a once its bounded buffer is full instead of waiting for it, so the container writes its
+ * 30 MiB to the end, b gets every byte and the log is complete.
+ *
+ * A reader that falls 4 MiB behind is dropped too, by design; so that b is never that far
+ * behind whatever the scheduler does to it, the container writes a 64 KiB block only when
+ * the test asks for it on stdin, and the test asks for at most WINDOW blocks beyond what
+ * b has received. a's buffer still only grows: nothing a does holds the container back. */
 static void test_reader_not_stalled(void **state)
 {
     struct th_fixture *f = *state;
     cleanup_free char *path = NULL;
     cleanup_free char *data = NULL;
     cleanup_free char *logged = NULL;
-    struct tether_client *ctl, *a, *b;
+    struct tether_client *ctl, *a;
     struct tether_error err = {0};
-    struct bytes raw = {0}, seen = {0};
-    json_auto_t *att_a = NULL, *att_b = NULL, *st = NULL, *res = NULL;
+    struct reader b = {0};
+    json_auto_t *att_a = NULL, *att_b = NULL, *st = NULL;
     long long deadline = now_ms() + SLOW_TEST_MS;
-    size_t total = (size_t)BLOCKS * BLOCK_SIZE, out_end, len = 0;
-    int64_t wait_id;
+    size_t total = (size_t)BLOCKS * BLOCK_SIZE, sent = 0, len = 0;
 
-    th_fixture_start(f, argv_paced, NULL, NULL);
+    th_fixture_start(f, argv_blocks, NULL, NULL);
     path = log_path(f, "ctr.log");
-    data = xmalloc((size_t)BLOCKS * BLOCK_SIZE);
+    data = xmalloc(total);
     fill_pseudo_random(data, total);
     put_rootfs_file(f, "data", data, total);
     ctl = th_shim_connect(&f->shim);
     a = th_shim_connect(&f->shim);
-    b = th_shim_connect(&f->shim);
-    json_decref(th_call_ok(ctl, "create",
-                           json_pack("{s:{s:s,s:s}}", "log", "path", path, "format", "raw")));
+    b.c = th_shim_connect(&f->shim);
+    json_decref(th_call_ok(
+        ctl, "create",
+        json_pack("{s:b,s:{s:s,s:s}}", "stdin", 1, "log", "path", path, "format", "raw")));
     att_a = th_call_ok(a, "attach", NULL);
-    att_b = th_call_ok(b, "attach", NULL);
+    att_b = th_call_ok(b.c, "attach", NULL);
     /* b's own wait: its answer comes after all the output queued for b. */
-    wait_id = tether_client_send(b, "wait", NULL, &err);
-    if (wait_id < 0)
+    b.wait_id = tether_client_send(b.c, "wait", NULL, &err);
+    if (b.wait_id < 0)
         fail_msg("send wait: %s", err.msg);
     json_decref(th_call_ok(ctl, "start", NULL));
 
-    out_end = read_until_response(tether_client_fd(b), wait_id, &raw, deadline);
-    decode_outputs(&raw, out_end, &seen);
-    if (seen.len != total || memcmp(seen.data, data, total) != 0)
-        fail_msg("the reading client got %zu bytes, want the %zu written", seen.len, total);
-    res = json_loadb(raw.data + out_end, raw.len - out_end, JSON_DISABLE_EOF_CHECK, NULL);
-    assert_non_null(res);
-    assert_int_equal(th_int(json_object_get(res, "result"), "exit_status"), 0);
+    while (b.answer == NULL) {
+        size_t received = b.seen.len / BLOCK_SIZE;
 
+        if (sent < BLOCKS && sent < received + WINDOW) {
+            send_blocks(ctl, &sent, received + WINDOW < BLOCKS ? received + WINDOW : BLOCKS);
+            if (sent == BLOCKS)
+                json_decref(th_call_ok(ctl, "close_stdin", NULL));
+        }
+        if (now_ms() > deadline)
+            fail_msg("no answer to wait within %d ms: %zu of %zu bytes received", SLOW_TEST_MS,
+                     b.seen.len, total);
+        reader_step(&b, deadline - now_ms());
+    }
+    assert_int_equal(th_int(json_object_get(b.answer, "result"), "exit_status"), 0);
+    if (b.seen.len != total || memcmp(b.seen.data, data, total) != 0)
+        fail_msg("the reading client got %zu bytes, want the %zu written", b.seen.len, total);
     logged = read_file(path, &len);
     assert_int_equal(len, total);
     assert_memory_equal(logged, data, total);
@@ -511,9 +516,10 @@ static void test_reader_not_stalled(void **state)
     assert_string_equal(th_str(st, "status"), "stopped");
     assert_int_equal(th_int(st, "exit_status"), 0);
     assert_true(th_pid_alive(f->shim.pid));
-    bytes_free(&raw);
-    bytes_free(&seen);
-    tether_client_close(b);
+    json_decref(b.answer);
+    bytes_free(&b.in);
+    bytes_free(&b.seen);
+    tether_client_close(b.c);
     tether_client_close(a);
     tether_client_close(ctl);
 }
