@@ -228,7 +228,8 @@ static void test_input_cat(void **state)
     c = th_shim_connect(&f->shim);
     create_start(c,
                  json_pack("{s:b,s:{s:s,s:s}}", "stdin", 1, "log", "path", path, "format", "raw"));
-    att = th_call_ok(c, "attach", NULL);
+    att = th_call_ok(c, "attach", json_pack("{s:b}", "stdin", 1));
+    th_call_fail(c, "attach", NULL, TETHER_RPC_INVALID_STATE, NULL, 0);
     for (i = 0; i < TETHER_ARRAY_SIZE(pieces); i++) {
         json_auto_t *res = th_call_ok(c, "input", input_params(pieces[i].data, pieces[i].len));
 

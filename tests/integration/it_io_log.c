@@ -460,13 +460,15 @@ static char *make_big(size_t *len)
     return data;
 }
 
-/* wait answers only once every byte is in the log: read it the moment the answer comes. */
+/* The exit event goes out only once every byte is in the log (and wait is answered after
+ * it): read the log the moment the event arrives. */
 static void test_big_output_then_exit(void **state)
 {
     struct th_fixture *f = *state;
     cleanup_free char *path = NULL;
     cleanup_free char *big = NULL;
     struct tether_client *c;
+    json_auto_t *sub = NULL, *ev = NULL, *res = NULL;
     struct recs r = {0};
     size_t len = 0;
 
@@ -475,11 +477,15 @@ static void test_big_output_then_exit(void **state)
     big = make_big(&len);
     put_rootfs_file(f, "big", big, len);
     c = th_shim_connect(&f->shim);
+    sub = th_call_ok(c, "subscribe", NULL);
     create_start(c, json_pack("{s:o}", "log", log_params(path, "cri")));
-    wait_status(c, 0);
+    ev = th_wait_event(c, "exit");
     parse_log_file("cri", path, &r);
+    assert_int_equal(th_int(ev, "exit_status"), 0);
     assert_false(last_rec(&r, OUT)->partial);
     assert_stream_text(&r, "cri", OUT, big, len);
+    res = th_call_ok(c, "wait", NULL);
+    assert_string_equal(th_str(res, "exited_at"), th_str(ev, "exited_at"));
     recs_free(&r);
     tether_client_close(c);
 }
