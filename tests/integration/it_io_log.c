@@ -341,6 +341,42 @@ static void test_default_log(void **state)
     tether_client_close(c);
 }
 
+/* ---- bytes that are not text ---- */
+
+static const char *const argv_binary[] = {"printf", "a\\377b\\tc\\r\\n", NULL};
+
+/* cri keeps the bytes as they are (the '\r' included); jsonl stays valid UTF-8 JSON, which
+ * jansson checks, with the stray byte replaced by U+FFFD. */
+static void test_binary_bytes(void **state)
+{
+    struct th_fixture *f = *state;
+    cleanup_free char *cri = NULL;
+    cleanup_free char *jsonl = NULL;
+    struct tether_client *c;
+    struct recs r = {0};
+
+    th_fixture_start(f, argv_binary, NULL, NULL);
+    cri = log_path(f, "ctr.cri");
+    c = th_shim_connect(&f->shim);
+    create_start(c, json_pack("{s:o}", "log", log_params(cri, "cri")));
+    wait_status(c, 0);
+    parse_log_file("cri", cri, &r);
+    assert_stream_text(&r, "cri", OUT, "a\377b\tc\r\n", 7);
+    recs_free(&r);
+    json_decref(th_call_ok(c, "delete", NULL));
+
+    jsonl = log_path(f, "ctr.jsonl");
+    create_start(c, json_pack("{s:o}", "log", log_params(jsonl, "jsonl")));
+    wait_status(c, 0);
+    parse_log_file("jsonl", jsonl, &r);
+    assert_stream_text(&r, "jsonl", OUT,
+                       "a\xef\xbf\xbd"
+                       "b\tc\r\n",
+                       9);
+    recs_free(&r);
+    tether_client_close(c);
+}
+
 /* ---- a line longer than the read buffer ---- */
 
 static const char *const argv_cat_line[] = {"cat", "/line", NULL};
@@ -685,17 +721,12 @@ static void test_reopen_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TH_BOTH_RUNTIMES(test_streams_cri),
-        TH_BOTH_RUNTIMES(test_streams_jsonl),
-        TH_BOTH_RUNTIMES(test_default_log),
-        TH_BOTH_RUNTIMES(test_long_line_cri),
-        TH_BOTH_RUNTIMES(test_long_line_jsonl),
-        TH_BOTH_RUNTIMES(test_no_newline_cri),
-        TH_BOTH_RUNTIMES(test_no_newline_jsonl),
-        TH_BOTH_RUNTIMES(test_big_output_then_exit),
-        TH_BOTH_RUNTIMES(test_rotation_loses_nothing),
-        TH_BOTH_RUNTIMES(test_rotation_max_files),
-        TH_BOTH_RUNTIMES(test_reopen_log),
+        TH_BOTH_RUNTIMES(test_streams_cri),          TH_BOTH_RUNTIMES(test_streams_jsonl),
+        TH_BOTH_RUNTIMES(test_default_log),          TH_BOTH_RUNTIMES(test_binary_bytes),
+        TH_BOTH_RUNTIMES(test_long_line_cri),        TH_BOTH_RUNTIMES(test_long_line_jsonl),
+        TH_BOTH_RUNTIMES(test_no_newline_cri),       TH_BOTH_RUNTIMES(test_no_newline_jsonl),
+        TH_BOTH_RUNTIMES(test_big_output_then_exit), TH_BOTH_RUNTIMES(test_rotation_loses_nothing),
+        TH_BOTH_RUNTIMES(test_rotation_max_files),   TH_BOTH_RUNTIMES(test_reopen_log),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
