@@ -22,9 +22,10 @@
 #include "harness_shim.h"
 
 #define LOG_READ_MAX (256u << 20)
-/* The slow-client test: 480 blocks of 64 KiB = 30 MiB. */
-#define BLOCK_SIZE   65536u
-#define BLOCKS       480u
+/* The client that never reads: the container writes 480 blocks of 64 KiB = 30 MiB. */
+#define BLOCK_SIZE 65536u
+#define BLOCKS     480u
+/* Deadline of the tests that move megabytes (they take a few seconds). */
 #define SLOW_TEST_MS 120000
 /* Blocks the container may write beyond what the reading client has received. */
 #define WINDOW 8u
