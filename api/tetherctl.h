@@ -5,6 +5,7 @@
 #define TETHER_TETHERCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -12,8 +13,9 @@
 #include <tether/client.h>
 #include <tether/error.h>
 
-/* Exit statuses of tetherctl itself; run and wait exit with the container's status and use
- * CTL_EXIT_RUN_FAILED when they fail themselves (the container's status can be 1 or 2). */
+/* Exit statuses of tetherctl itself; run, wait, attach, exec and stop exit with the
+ * process's status and use CTL_EXIT_RUN_FAILED when they fail themselves (the process's
+ * status can be 1 or 2). */
 enum ctl_exit {
     CTL_EXIT_OK = 0,
     CTL_EXIT_FAILED = 1,
@@ -22,6 +24,10 @@ enum ctl_exit {
 };
 
 #define CTL_DEFAULT_STATE_DIR "/run/tether"
+/* How many -e K=V an exec takes. */
+#define CTL_ENV_MAX 256
+/* An option given no value: numbers are never negative on the command line. */
+#define CTL_UNSET (-1)
 
 /* The parsed command line. */
 struct ctl {
@@ -35,9 +41,43 @@ struct ctl {
     bool all;
     bool force;
     int64_t since;
+    /* create and run */
+    bool init;
+    const char *restart; /* POLICY[:MAX] */
+    bool tty;
+    bool interactive;
+    const char *log_format;
+    const char *log_path;
+    int64_t log_max_size;  /* bytes, or CTL_UNSET */
+    int64_t log_max_files; /* or CTL_UNSET */
+    /* attach, exec, state, kill */
+    const char *exec_id;
+    bool no_stdin;
+    const char *env[CTL_ENV_MAX];
+    size_t n_env;
+    const char *workdir;
+    /* logs */
+    bool follow;
+    const char *path;
+    /* update: CTL_UNSET when not given */
+    int64_t memory;
+    double cpus; /* < 0 when not given */
+    int64_t cpu_quota;
+    int64_t cpu_period;
+    int64_t pids_limit;
+    const char *resources; /* --resources JSON */
+    /* stats */
+    bool watch;
+    double interval; /* seconds */
+    /* stop */
+    int64_t timeout; /* seconds, or CTL_UNSET */
+    const char *signal;
+
     const char *id; /* first operand, when the command takes one */
     int argc;       /* operands after the command name, the id included */
     char **argv;
+    int cmd_argc; /* exec: the command after the id, taken verbatim */
+    char **cmd_argv;
 };
 
 int ctl_cmd_run(struct ctl *ctl);
@@ -52,6 +92,15 @@ int ctl_cmd_delete(struct ctl *ctl);
 int ctl_cmd_shutdown(struct ctl *ctl);
 int ctl_cmd_version(struct ctl *ctl);
 int ctl_cmd_ls(struct ctl *ctl);
+int ctl_cmd_attach(struct ctl *ctl);
+int ctl_cmd_logs(struct ctl *ctl);
+int ctl_cmd_exec(struct ctl *ctl);
+int ctl_cmd_pause(struct ctl *ctl);
+int ctl_cmd_resume(struct ctl *ctl);
+int ctl_cmd_stop(struct ctl *ctl);
+int ctl_cmd_update(struct ctl *ctl);
+int ctl_cmd_stats(struct ctl *ctl);
+int ctl_cmd_top(struct ctl *ctl);
 
 /* Prints "tetherctl: <msg>" on stderr and returns status. */
 int ctl_fail(const struct tether_error *err, int status);
@@ -72,5 +121,10 @@ void ctl_print_result(const struct ctl *ctl, json_t *result);
 void ctl_print_event(const struct ctl *ctl, json_t *notification);
 /* Container exit status as a process exit status (0..255). */
 int ctl_exit_status(json_t *result);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t ctl_now_ms(void);
+/* Sleeps ms milliseconds (restarted after signals). */
+void ctl_sleep_ms(int64_t ms);
 
 #endif

@@ -39,7 +39,7 @@ json_t *ctl_call_once(const struct ctl *ctl, const char *method, json_t *params,
     return result;
 }
 
-/* Calls a method without parameters and prints its result. */
+/* Calls a method and prints its result. */
 static int call_and_print(struct ctl *ctl, const char *method, json_t *params)
 {
     struct tether_error err = {0};
@@ -56,9 +56,19 @@ int ctl_cmd_start(struct ctl *ctl)
     return call_and_print(ctl, "start", NULL);
 }
 
+/* Adds "exec_id" when the command line names an exec. */
+static json_t *for_exec(const struct ctl *ctl, json_t *params)
+{
+    if (ctl->exec_id != NULL)
+        json_object_set_new(params, "exec_id", json_string(ctl->exec_id));
+    return params;
+}
+
 int ctl_cmd_state(struct ctl *ctl)
 {
-    return call_and_print(ctl, "state", NULL);
+    json_auto_t *params = for_exec(ctl, json_object());
+
+    return call_and_print(ctl, "state", params);
 }
 
 int ctl_cmd_kill(struct ctl *ctl)
@@ -69,8 +79,42 @@ int ctl_cmd_kill(struct ctl *ctl)
 
     if (sig < 0)
         return ctl_usage_error("unknown signal \"%s\"", name);
-    params = json_pack("{s:i, s:b}", "signal", sig, "all", ctl->all);
+    params = for_exec(ctl, json_pack("{s:i, s:b}", "signal", sig, "all", ctl->all));
     return call_and_print(ctl, "kill", params);
+}
+
+int ctl_cmd_pause(struct ctl *ctl)
+{
+    return call_and_print(ctl, "pause", NULL);
+}
+
+int ctl_cmd_resume(struct ctl *ctl)
+{
+    return call_and_print(ctl, "resume", NULL);
+}
+
+/* The shim carries the stop out to the end: signal, grace period, SIGKILL. */
+int ctl_cmd_stop(struct ctl *ctl)
+{
+    struct tether_error err = {0};
+    json_auto_t *params = json_object();
+    json_auto_t *result = NULL;
+    int status;
+
+    if (ctl->timeout != CTL_UNSET)
+        json_object_set_new(params, "timeout", json_integer(ctl->timeout));
+    if (ctl->signal != NULL)
+        json_object_set_new(params, "signal", json_integer(tether_signal_parse(ctl->signal)));
+    result = ctl_call_once(ctl, "stop", params, &err);
+    if (result == NULL)
+        return ctl_fail(&err, CTL_EXIT_RUN_FAILED);
+    status = ctl_exit_status(result);
+    if (status < 0) {
+        tether_error_setk(&err, TETHER_ERR_INTERNAL, 0, "stop: no exit_status in the answer");
+        return ctl_fail(&err, CTL_EXIT_RUN_FAILED);
+    }
+    ctl_print_result(ctl, result);
+    return status;
 }
 
 int ctl_cmd_wait(struct ctl *ctl)
