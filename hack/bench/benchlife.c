@@ -1,0 +1,181 @@
+/* One container lifecycle, timed with CLOCK_MONOTONIC from the first spawn to the last
+ * process gone; prints the duration in nanoseconds.
+ *
+ *   benchlife cmd ARGV...                              one command, stdio on /dev/null
+ *   benchlife runc-steps RUNTIME ROOT BUNDLE ID PIDFILE  RUNTIME create, start, the init's
+ *                                                      exit, delete: the invocations a
+ *                                                      shim makes, with no shim
+ *   benchlife conmon RUNTIME ROOT BUNDLE ID WORKDIR    conmon, runc start, exit file,
+ *                                                      runc delete, conmon gone
+ *   benchlife tether SHIM ROOT BUNDLE ID STATEDIR      tether-shim: create, start, wait,
+ *                                                      delete, shutdown, shim gone
+ *
+ * The container must exit with status 0. The program is a child subreaper, so the daemons
+ * that fork away from their launcher (conmon, tether-shim) come back to it and their end is
+ * part of the measurement. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "benchlib.h"
+
+#define PIDFILE_TIMEOUT_MS 10000
+#define EXIT_TIMEOUT_MS    30000
+
+static uint64_t life_cmd(char *const argv[])
+{
+    uint64_t t0 = bench_now_ns();
+
+    bench_run_ok(argv);
+    return bench_now_ns() - t0;
+}
+
+static uint64_t life_runc_steps(const char *runtime, const char *root, const char *bundle,
+                                const char *id, const char *pidfile)
+{
+    char *create_argv[] = {(char *)runtime, "--root",     (char *)root,    "create",   "--bundle",
+                           (char *)bundle,  "--pid-file", (char *)pidfile, (char *)id, NULL};
+    char *start_argv[] = {(char *)runtime, "--root", (char *)root, "start", (char *)id, NULL};
+    char *delete_argv[] = {(char *)runtime, "--root", (char *)root, "delete", (char *)id, NULL};
+    uint64_t t0 = bench_now_ns();
+    pid_t init;
+    int status;
+
+    bench_run_ok(create_argv);
+    /* The init was re-parented to this subreaper when `create` exited. */
+    init = bench_wait_pidfile(pidfile, PIDFILE_TIMEOUT_MS);
+    bench_run_ok(start_argv);
+    status = bench_wait(init);
+    bench_run_ok(delete_argv);
+    t0 = bench_now_ns() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        bench_die("container ended with wait status 0x%x", status);
+    return t0;
+}
+
+static void mkdir_p(const char *path)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        bench_die("mkdir %s: %s", path, strerror(errno));
+}
+
+static uint64_t life_conmon(const char *runtime, const char *root, const char *bundle,
+                            const char *id, const char *work)
+{
+    char pidfile[4096], conmon_pidfile[4096], log[4096], exit_dir[4096], sock_dir[4096];
+    char exit_file[8192], root_arg[4200];
+    char *exit_text;
+    pid_t conmon;
+    uint64_t t0;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/pid", work);
+    snprintf(conmon_pidfile, sizeof(conmon_pidfile), "%s/conmon.pid", work);
+    snprintf(log, sizeof(log), "k8s-file:%s/ctr.log", work);
+    snprintf(exit_dir, sizeof(exit_dir), "%s/exit", work);
+    snprintf(sock_dir, sizeof(sock_dir), "%s/sock", work);
+    snprintf(exit_file, sizeof(exit_file), "%s/%s", exit_dir, id);
+    snprintf(root_arg, sizeof(root_arg), "--root=%s", root);
+    mkdir_p(work);
+    mkdir_p(exit_dir);
+    mkdir_p(sock_dir);
+
+    char *conmon_argv[] = {"conmon",
+                           "--api-version",
+                           "1",
+                           "-c",
+                           (char *)id,
+                           "-u",
+                           (char *)id,
+                           "-n",
+                           (char *)id,
+                           "-r",
+                           (char *)runtime,
+                           "--runtime-arg",
+                           root_arg,
+                           "-b",
+                           (char *)bundle,
+                           "-p",
+                           pidfile,
+                           "-P",
+                           conmon_pidfile,
+                           "-l",
+                           log,
+                           "--exit-dir",
+                           exit_dir,
+                           "--socket-dir-path",
+                           sock_dir,
+                           NULL};
+    char *start_argv[] = {(char *)runtime, "--root", (char *)root, "start", (char *)id, NULL};
+    char *delete_argv[] = {(char *)runtime, "--root", (char *)root, "delete", (char *)id, NULL};
+
+    t0 = bench_now_ns();
+    /* conmon's parent returns once the monitor has forked, before the container exists. */
+    bench_wait_ok(bench_spawn(conmon_argv, -1, -1, 2), "conmon");
+    conmon = bench_wait_pidfile(conmon_pidfile, PIDFILE_TIMEOUT_MS);
+    bench_wait_pidfile(pidfile, PIDFILE_TIMEOUT_MS);
+    bench_run_ok(start_argv);
+    if (!bench_wait_file(exit_file, EXIT_TIMEOUT_MS))
+        bench_die("conmon wrote no exit file %s", exit_file);
+    bench_run_ok(delete_argv);
+    bench_wait_ok(conmon, "conmon monitor");
+    t0 = bench_now_ns() - t0;
+
+    exit_text = bench_read_small(exit_file);
+    if (exit_text == NULL || atoi(exit_text) != 0)
+        bench_die("container exited with status %s", exit_text != NULL ? exit_text : "?");
+    free(exit_text);
+    return t0;
+}
+
+static uint64_t life_tether(const char *shim_path, const char *root, const char *bundle,
+                            const char *id, const char *state)
+{
+    struct bench_shim shim;
+    struct bench_conn *c;
+    json_t *res;
+    long long status;
+    uint64_t t0 = bench_now_ns();
+
+    bench_tether_launch(shim_path, id, bundle, state, root, NULL, &shim);
+    c = bench_conn_open(shim.socket);
+    json_decref(bench_conn_call(c, "create", NULL));
+    json_decref(bench_conn_call(c, "start", NULL));
+    res = bench_conn_call(c, "wait", NULL);
+    status = json_integer_value(json_object_get(res, "exit_status"));
+    json_decref(res);
+    json_decref(bench_conn_call(c, "delete", NULL));
+    json_decref(bench_conn_call(c, "shutdown", NULL));
+    bench_conn_close(c);
+    bench_wait_ok(shim.pid, "tether-shim");
+    t0 = bench_now_ns() - t0;
+
+    if (status != 0)
+        bench_die("container exited with status %lld", status);
+    return t0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t ns;
+
+    bench_set_prog("benchlife");
+    bench_subreaper();
+    if (argc >= 3 && strcmp(argv[1], "cmd") == 0)
+        ns = life_cmd(argv + 2);
+    else if (argc == 7 && strcmp(argv[1], "runc-steps") == 0)
+        ns = life_runc_steps(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    else if (argc == 7 && strcmp(argv[1], "conmon") == 0)
+        ns = life_conmon(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    else if (argc == 7 && strcmp(argv[1], "tether") == 0)
+        ns = life_tether(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    else
+        bench_die("usage: benchlife cmd ARGV... | runc-steps RUNTIME ROOT BUNDLE ID PIDFILE | "
+                  "conmon RUNTIME ROOT BUNDLE ID WORKDIR | "
+                  "tether SHIM ROOT BUNDLE ID STATEDIR");
+    printf("%llu\n", (unsigned long long)ns);
+    return 0;
+}
