@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Benchmarks tether-shim against conmon and containerd-shim-runc-v2 (and the bare OCI
+# runtime as the floor) on the same machine, the same busybox bundle and the same runc, in
+# one run, the shims interleaved (A B C A B C ...) so that drift hits all of them equally.
+#
+#   hack/bench/run.sh [--quick] [--doc PATH | --no-doc]
+#
+# Measures: memory per idle shim (N=1 and N=20), idle wakeups, the lifecycle latency of a
+# `true` container, exit notification latency, log throughput (1 GiB of 100-byte lines),
+# density (200 tether shims) and `state` request throughput. Prints a table and, unless
+# --quick or --no-doc, writes docs/benchmarks.md from the same run.
+#
+# --quick: small counts and sizes, a minute or two, no page written: proves the harness works
+# (CI). Needs root (containers); installs its Debian packages when one is missing; builds
+# tether in Release under build-bench (TETHER_BENCH_BUILD overrides). Everything it starts
+# lives under a private workspace (TMPDIR, default /tmp) with private runc roots and a
+# private containerd, and is removed on exit, failure or interrupt.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+HB=$REPO/hack/bench
+
+QUICK=0
+DOC=
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) QUICK=1 ;;
+    --doc)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        DOC=$2
+        shift
+        ;;
+    --no-doc) DOC=none ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+if [ -z "$DOC" ]; then
+    if [ "$QUICK" = 1 ]; then DOC=none; else DOC=$REPO/docs/benchmarks.md; fi
+fi
+
+if [ "$QUICK" = 1 ]; then
+    WARMUP=1 LIFE_REPS=3 EXIT_REPS=3 LOG_BLOCKS=1024 LOG_REPS=1 MEM_N=3 MEM_IDLE=3
+    DENSITY_N=10 DENSITY_IDLE=5 RPC_SECS=1 RPC_REPS=1
+else
+    WARMUP=3 LIFE_REPS=40 EXIT_REPS=20 LOG_BLOCKS=16384 LOG_REPS=3 MEM_N=20 MEM_IDLE=30
+    DENSITY_N=200 DENSITY_IDLE=60 RPC_SECS=5 RPC_REPS=3
+fi
+RPC_CLIENTS=8
+# The log generator writes LOG_BLOCKS blocks of 64 KiB: 1 GiB in a full run.
+LOG_BYTES=$((LOG_BLOCKS * 65536))
+NS=tbench
+IMAGE=docker.io/tether-bench/busybox:latest
+
+# shellcheck source=lib.sh
+source "$HB/lib.sh"
+
+[ "$(id -u)" -eq 0 ] || die "needs root (it runs containers)"
+
+# --- packages ------------------------------------------------------------------------------
+PKGS=(conmon containerd runc crun busybox-static cmake build-essential pkg-config
+      libjansson-dev libseccomp-dev libcmocka-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+RUNC=$(command -v runc)
+
+# --- build ---------------------------------------------------------------------------------
+BUILD=${TETHER_BENCH_BUILD:-$REPO/build-bench}
+say "building tether (Release) in $BUILD"
+cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTETHER_TESTS=OFF \
+    -DTETHER_SANITIZE=OFF >"$BUILD.cmake.log" 2>&1 || {
+    cat "$BUILD.cmake.log" >&2
+    die "cmake configure failed"
+}
+cmake --build "$BUILD" -j"$(nproc)" >"$BUILD.cmake.log" 2>&1 || {
+    tail -40 "$BUILD.cmake.log" >&2
+    die "build failed"
+}
+rm -f "$BUILD.cmake.log"
+BIN=$BUILD/bin
+BB=$BUILD/bench
+for prog in tether-shim tetherctl; do
+    [ -x "$BIN/$prog" ] || die "no $prog in $BIN"
+done
+mkdir -p "$BB"
+for prog in benchlife exitlat logbench rpcload; do
+    cc -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$BB/$prog" \
+        "$HB/$prog.c" "$HB/benchlib.c" -ljansson || die "cannot build $prog"
+done
+
+# --- workspace and cleanup -----------------------------------------------------------------
+WS=$(mktemp -d "${TMPDIR:-/tmp}/tether-bench.XXXXXX")
+case $WS in *[[:space:]]*) die "workspace path has blanks: $WS" ;; esac
+RUNC_ROOT=$WS/runc
+CTD_RUNC_ROOT=$WS/ctd-runc
+TSTATE=$WS/tstate
+CTD_SOCK=$WS/ctd/c.sock
+CTR=(ctr --address "$CTD_SOCK" -n "$NS")
+CTD_PID=
+mkdir -p "$RUNC_ROOT" "$CTD_RUNC_ROOT" "$TSTATE" "$WS/life" "$WS/conmon" "$WS/ctd-logs" \
+    "$WS/logs" "$WS/pids"
+: >"$WS/results.tsv"
+: >"$WS/meta.tsv"
+: >"$WS/conmon.pids"
+
+# kill_if PID NAME: SIGKILL PID when it still runs the program NAME (never a reused pid).
+kill_if() {
+    [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && kill -9 "$1" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local rc=$? d id p
+    # A second ctrl-c must not cut the cleanup short.
+    trap '' INT TERM
+    trap - EXIT
+    set +e
+    say "cleaning up $WS"
+    for d in "$TSTATE"/*/ "$WS"/life/*/; do
+        [ -d "$d" ] || continue
+        id=$(basename "$d")
+        if [ -S "$d/shim.sock" ]; then
+            "$BIN/tetherctl" --state-dir "$(dirname "$d")" shutdown --force "$id" >/dev/null 2>&1
+        fi
+        [ -f "$d/shim.pid" ] && kill_if "$(cat "$d/shim.pid")" tether-shim
+    done
+    if [ -n "$CTD_PID" ]; then
+        for id in $("${CTR[@]}" task ls -q 2>/dev/null); do
+            "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
+        done
+        for id in $("${CTR[@]}" containers ls -q 2>/dev/null); do
+            "${CTR[@]}" containers rm "$id" >/dev/null 2>&1
+        done
+        kill "$CTD_PID" 2>/dev/null
+        wait "$CTD_PID" 2>/dev/null
+    fi
+    # containerd-shim-runc-v2 processes started for this workspace's containerd only.
+    for p in /proc/[0-9]*; do
+        if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "-address $CTD_SOCK"; then
+            kill_if "${p#/proc/}" containerd-shim
+        fi
+    done
+    while read -r p; do kill_if "$p" conmon; done <"$WS/conmon.pids"
+    for d in "$RUNC_ROOT" "$CTD_RUNC_ROOT/$NS"; do
+        [ -d "$d" ] || continue
+        for id in $("$RUNC" --root "$d" list -q 2>/dev/null); do
+            "$RUNC" --root "$d" delete --force "$id" >/dev/null 2>&1
+        done
+    done
+    awk -v ws="$WS/" 'index($2, ws) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r p; do umount -l "$p"; done
+    rm -rf "$WS"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- bundles, image, containerd ------------------------------------------------------------
+[ -x "$REPO/hack/mkbundle.sh" ] || die "hack/mkbundle.sh is missing"
+say "making busybox bundles"
+LINE=$(printf '%099d' 0 | tr 0 x)
+BUNDLE_TRUE=$WS/bundle-true
+BUNDLE_SLEEP=$WS/bundle-sleep
+BUNDLE_LOG=$WS/bundle-log
+"$REPO/hack/mkbundle.sh" "$BUNDLE_TRUE" -- true >/dev/null
+"$REPO/hack/mkbundle.sh" "$BUNDLE_SLEEP" -- sleep 1000000 >/dev/null
+# 100-byte lines (99 x + newline) from busybox yes, cut to an exact size by dd in 64 KiB
+# writes: the same bytes as `yes | head -c`, whose byte-at-a-time reading would make the
+# generator, not the consumer, the bottleneck.
+"$REPO/hack/mkbundle.sh" "$BUNDLE_LOG" -- sh -c \
+    "yes $LINE | dd bs=65536 count=$LOG_BLOCKS iflag=fullblock 2>/dev/null" >/dev/null
+"$HB/mkimage.sh" "$BUNDLE_SLEEP/rootfs" "$WS/image.tar" "$IMAGE"
+
+say "starting a private containerd"
+mkdir -p "$WS/ctd"
+cat >"$WS/ctd/config.toml" <<EOF
+version = 2
+root = "$WS/ctd/root"
+state = "$WS/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$CTD_SOCK"
+[ttrpc]
+  address = "$CTD_SOCK.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+containerd -c "$WS/ctd/config.toml" >"$WS/ctd/containerd.log" 2>&1 &
+CTD_PID=$!
+for ((i = 0; i < 500; i++)); do
+    "${CTR[@]}" version >/dev/null 2>&1 && break
+    kill -0 "$CTD_PID" 2>/dev/null || { tail "$WS/ctd/containerd.log" >&2; die "containerd died"; }
+    sleep 0.02
+done
+"${CTR[@]}" images import "$WS/image.tar" >/dev/null || die "ctr images import failed"
+
+CRUN_REASON=
+if out=$(crun --root "$WS/crun" run --bundle "$BUNDLE_TRUE" crun-probe </dev/null 2>&1); then
+    CRUN_OK=1
+else
+    CRUN_OK=0
+    CRUN_REASON=$(printf '%s\n' "$out" | tail -1)
+    say "crun cannot run containers here: $CRUN_REASON"
+fi
+
+# --- machine -------------------------------------------------------------------------------
+pkgver() {
+    dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"
+}
+{
+    printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf 'kernel\t%s\n' "$(uname -r)"
+    printf 'cpu\t%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    printf 'cores\t%s\n' "$(nproc)"
+    printf 'memory\t%s\n' "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    printf 'os\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")"
+    printf 'cgroups\t%s\n' "$(if [ -e /sys/fs/cgroup/cgroup.controllers ]; then echo v2; else
+        echo "v1 (hybrid: cgroup2 at /sys/fs/cgroup/unified)"; fi)"
+    printf 'fs\t%s\n' "$(df -T "$WS" | awk 'NR == 2 { print $2 " (" $1 ")" }')"
+    for p in runc crun conmon containerd busybox-static libjansson4; do
+        printf 'pkg %s\t%s\n' "$p" "$(pkgver "$p")"
+    done
+    printf 'tether\t%s, commit %s%s\n' "$("$BIN/tether-shim" --version 2>/dev/null | head -1)" \
+        "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        "$(git -C "$REPO" diff --quiet HEAD -- CMakeLists.txt include runtime shim api \
+            2>/dev/null || echo ' plus uncommitted changes')"
+    printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'quick\t%s\n' "$QUICK"
+    printf 'crun\t%s\n' "${CRUN_REASON:-works}"
+} >"$WS/machine.tsv"
+
+# shellcheck source=phases.sh
+source "$HB/phases.sh"
+
+T0=$SECONDS
+phase_memory 1
+phase_memory "$MEM_N"
+phase_lifecycle
+phase_exit
+phase_log
+phase_density
+phase_rpc
+{
+    printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'duration\t%s s\n' "$((SECONDS - T0))"
+    printf 'params\tlifecycle %s runs, exit %s runs, log %s MiB x %s, memory N=1 and N=%s (idle %s s), density %s (idle %s s), rpc %s clients x %s s x %s\n' \
+        "$LIFE_REPS" "$EXIT_REPS" "$((LOG_BYTES / 1048576))" "$LOG_REPS" "$MEM_N" "$MEM_IDLE" \
+        "$DENSITY_N" "$DENSITY_IDLE" "$RPC_CLIENTS" "$RPC_SECS" "$RPC_REPS"
+} >>"$WS/machine.tsv"
+
+"$HB/report.sh" "$WS" "$DOC"
