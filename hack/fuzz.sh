@@ -45,7 +45,9 @@ grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_a
 if [ "$rc" -ne 0 ]; then
     tail -n 60 "$work/fuzz.log" >&2
     echo "fuzz: fuzz_rpc failed (exit $rc); the input is in $work:" >&2
-    ls "$work" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' >&2 || true
+    for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* "$work"/slow-unit-*; do
+        [ -e "$f" ] && echo "  $f" >&2
+    done
     exit 1
 fi
 rm -rf "$work"

@@ -13,7 +13,10 @@ command -v valgrind >/dev/null || {
     exit 1
 }
 
-mapfile -t units < <(cd tests/unit && ls test_*.c | sed 's/\.c$//')
+units=()
+for src in tests/unit/test_*.c; do
+    units+=("$(basename "$src" .c)")
+done
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DTETHER_SANITIZE=OFF -DTETHER_WERROR=ON \
     >/dev/null
 cmake --build "$build" -j"$(nproc)" --target tether-shim tether-init it_hard_valgrind \

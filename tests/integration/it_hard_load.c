@@ -96,8 +96,10 @@ static bool fds_back(void *data)
 static void test_thousand_clients(void **state)
 {
     struct th_fixture *f = *state;
-    struct tether_client **c = xzalloc(MANY_CLIENTS * sizeof(*c));
-    int64_t *ids = xzalloc(MANY_CLIENTS * sizeof(*ids));
+    struct slot {
+        struct tether_client *c;
+        int64_t id;
+    } *slots = xzalloc(MANY_CLIENTS * sizeof(*slots));
     struct tether_error err = {0};
     struct fd_wait w;
     int i;
@@ -106,27 +108,26 @@ static void test_thousand_clients(void **state)
     w.pid = f->shim.pid;
     w.want = th_count_fds(f->shim.pid);
     for (i = 0; i < MANY_CLIENTS; i++)
-        c[i] = th_shim_connect(&f->shim);
+        slots[i].c = th_shim_connect(&f->shim);
     /* All connected at once before anyone asks anything. */
     for (i = 0; i < MANY_CLIENTS; i++) {
-        ids[i] = tether_client_send(c[i], "version", NULL, &err);
-        if (ids[i] < 0)
+        slots[i].id = tether_client_send(slots[i].c, "version", NULL, &err);
+        if (slots[i].id < 0)
             fail_msg("client %d: %s", i, err.msg);
     }
     for (i = MANY_CLIENTS - 1; i >= 0; i--) {
-        json_auto_t *resp = th_response(c[i], ids[i]);
+        json_auto_t *resp = th_response(slots[i].c, slots[i].id);
         json_t *result = json_object_get(resp, "result");
         if (!json_is_string(json_object_get(result, "version")))
             fail_msg("client %d: no version in the answer", i);
     }
     assert_true(th_count_fds(f->shim.pid) >= w.want + MANY_CLIENTS);
     for (i = 0; i < MANY_CLIENTS; i++)
-        tether_client_close(c[i]);
+        tether_client_close(slots[i].c);
     /* Every connection's fd is given back. */
     if (!th_wait_until(fds_back, &w, TH_GONE_MS))
         fail_msg("shim has %d fds, had %d before the clients", th_count_fds(w.pid), w.want);
-    free(ids);
-    free(c);
+    free(slots);
 }
 
 /* Reads what a client that never read was sent, up to the end of its connection; returns

@@ -170,7 +170,7 @@ static void test_lifecycle_under_valgrind(void **state)
     struct tether_client *c, *sub;
     struct tether_error err = {0};
     cleanup_free char *log = NULL;
-    json_auto_t *ev = NULL, *msg = NULL;
+    json_auto_t *msg = NULL;
     int rc;
 
     if (getenv("TETHER_VALGRIND") == NULL) {
@@ -203,7 +203,7 @@ static void test_lifecycle_under_valgrind(void **state)
     /* (seccomp notification cannot run under valgrind: it does not know seccomp(2).) */
     lifecycle(c, json_pack("{s:b}", "stdin", 1), false);
     lifecycle(c, json_pack("{s:b,s:{s:s}}", "stdin", 1, "log", "format", "jsonl"), true);
-    ev = th_wait_event(sub, "delete");
+    json_decref(th_wait_event(sub, "delete"));
     tether_client_close(sub);
 
     json_decref(th_call_ok(c, "shutdown", NULL));
