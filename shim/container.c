@@ -122,6 +122,7 @@ static json_t *pid_result(pid_t pid)
 }
 
 static void init_exited(struct tether_child *child, int status, const struct timespec *at);
+static void oom_poll(struct tether_container *ctr, bool stop);
 static void persist_retry(struct tether_timer *timer);
 static void opts_free(struct tether_create_opts *opts);
 
@@ -286,6 +287,9 @@ static void announce_init_exit(struct tether_container *ctr)
         ctr->state == TETHER_CTR_PAUSING || ctr->state == TETHER_CTR_RESUMING ||
         execs_starting(ctr))
         return;
+    /* OOM notifications of this run come before its exit; the watch ends with the run
+     * (removing the cgroup at delete or restart would look like one more). */
+    oom_poll(ctr, true);
     persist_exit(ctr);
     log_info(ctr->env.log, "container %s exited with status %d", ctr->env.id, p->exit.exit_status);
     tether_container_transition(ctr, TETHER_CTR_EV_EXIT);
@@ -317,15 +321,16 @@ static void init_exited(struct tether_child *child, int status, const struct tim
 
 /* ---- OOM ---- */
 
-static void oom_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+/* Publishes the OOM notifications pending on the watch; with stop, or when the cgroup is
+ * gone, the watch ends. */
+static void oom_poll(struct tether_container *ctr, bool stop)
 {
-    struct tether_container *ctr = container_of(src, struct tether_container, oom_src);
     struct tether_error err = {0};
     unsigned n = 0;
-    bool ended = false;
+    bool ended = stop;
 
-    (void)loop;
-    (void)revents;
+    if (ctr->oom_src.fd < 0)
+        return;
     if (tether_cgroup_oom_check(&ctr->cg, &n, &ended, &err) < 0) {
         log_warn(ctr->env.log, "OOM watch: %s", err.msg);
         ended = true;
@@ -335,11 +340,18 @@ static void oom_cb(struct tether_loop *loop, struct tether_source *src, uint32_t
         log_warn(ctr->env.log, "container %s: out of memory", ctr->env.id);
         tether_container_publish(ctr, "oom", json_pack("{s:i}", "pid", (int)ctr->init.pid));
     }
-    if (ended) {
+    if (ended || stop) {
         tether_loop_remove(ctr->env.loop, &ctr->oom_src);
         ctr->oom_src.fd = -1;
         tether_cgroup_oom_unwatch(&ctr->cg);
     }
+}
+
+static void oom_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+{
+    (void)loop;
+    (void)revents;
+    oom_poll(container_of(src, struct tether_container, oom_src), false);
 }
 
 static void oom_start(struct tether_container *ctr)

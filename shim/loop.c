@@ -41,7 +41,7 @@ int tether_loop_add(struct tether_loop *loop, struct tether_source *src, struct 
 {
     struct epoll_event ev = {.events = src->events, .data.ptr = src};
 
-    if (src->dead) {
+    if (src->dead && src->release != NULL) {
         /* Re-added in the batch that removed it: it must not be released after all. */
         struct tether_source **pp;
         for (pp = &loop->dead; *pp != NULL; pp = &(*pp)->next_dead)
@@ -72,11 +72,20 @@ int tether_loop_mod(struct tether_loop *loop, struct tether_source *src, uint32_
 
 void tether_loop_remove(struct tether_loop *loop, struct tether_source *src)
 {
+    struct epoll_event *evs = loop->batch;
+    int i;
+
     if (src->dead)
         return;
     /* Fails only if the fd was already closed, which removed it from the set anyway. */
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
     src->dead = true;
+    if (loop->dispatching)
+        for (i = loop->batch_i + 1; i < loop->batch_n; i++)
+            if (evs[i].data.ptr == src)
+                evs[i].data.ptr = NULL;
+    if (src->release == NULL)
+        return;
     src->next_dead = loop->dead;
     loop->dead = src;
     if (!loop->dispatching)
@@ -95,12 +104,17 @@ int tether_loop_run_once(struct tether_loop *loop, int timeout_ms, struct tether
         return tether_error_set(err, errno, "epoll_wait");
     }
     loop->dispatching = true;
+    loop->batch = evs;
+    loop->batch_n = n;
     for (i = 0; i < n; i++) {
         struct tether_source *src = evs[i].data.ptr;
-        if (!src->dead)
+        loop->batch_i = i;
+        if (src != NULL && !src->dead)
             src->cb(loop, src, evs[i].events);
     }
     loop->dispatching = false;
+    loop->batch = NULL;
+    loop->batch_n = 0;
     release_dead(loop);
     return n;
 }

@@ -1,6 +1,8 @@
 /* The shim's one event loop: epoll over fd sources, each with a callback. Sources may be
- * removed from inside any callback (even sources whose events are pending in the same
- * batch): removal marks them dead and their release is deferred to the end of the batch.
+ * removed from inside any callback, even sources whose events are pending in the same
+ * batch: removal scrubs those events from the batch, so the owner may free the source's
+ * memory right after removing it. A source with a release() callback has that release
+ * deferred to the end of the batch instead (for objects still in use up the stack).
  * There is no timer in the loop itself; a module that needs one adds a timerfd source
  * only while it has something to wait for, so an idle shim sleeps. */
 #ifndef TETHER_SHIM_LOOP_H
@@ -32,6 +34,9 @@ struct tether_loop {
     bool stop;
     bool dispatching;
     struct tether_source *dead;
+    /* The batch being dispatched, so removal can scrub pending events of a source. */
+    void *batch;
+    int batch_n, batch_i;
 };
 
 int tether_loop_init(struct tether_loop *loop, struct tether_error *err);
