@@ -324,7 +324,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     cfg->dir = f->dir;
     cfg->socket_path = xasprintf("%s/shim.sock", f->dir);
     cfg->runtime = "/bin/false";
-    cfg->init_path = "/nonexistent/tether-init";
+    cfg->init_path = "/bin/true"; /* only checked and named in the bundle copy */
     cfg->max_message = FUZZ_MAX_MESSAGE;
     /* Debug logging runs every message's formatting; the text goes nowhere. */
     cfg->log_level = TETHER_LOG_DEBUG;
