@@ -99,7 +99,7 @@ tether_stop() {
 }
 
 conmon_start() {
-    local w=$WS/conmon/$1
+    local w=$RUN/conmon/$1
     mkdir -p "$w/exit" "$w/sock"
     conmon --api-version 1 -c "$1" -u "$1" -n "$1" -r "$RUNC" --runtime-arg "--root=$RUNC_ROOT" \
         -b "$BUNDLE_SLEEP" -p "$w/pid" -P "$w/conmon.pid" -l "k8s-file:$w/ctr.log" --exit-dir "$w/exit" \
@@ -113,7 +113,7 @@ conmon_start() {
 }
 
 conmon_stop() {
-    local w=$WS/conmon/$1
+    local w=$RUN/conmon/$1
     "$RUNC" --root "$RUNC_ROOT" kill "$1" KILL >/dev/null 2>&1 || true
     [ -e "$w/exit/$1" ] || wait_for_file "$w/exit/$1" 10
     "$RUNC" --root "$RUNC_ROOT" delete --force "$1" >/dev/null 2>&1 || true
@@ -122,7 +122,7 @@ conmon_stop() {
 
 ctd_start() {
     local cpid
-    "${CTR[@]}" run -d --log-uri "file://$WS/ctd-logs/$1.log" --runc-root "$CTD_RUNC_ROOT" \
+    "${CTR[@]}" run -d --log-uri "file://$RUN/ctd-logs/$1.log" --runc-root "$CTD_RUNC_ROOT" \
         "$IMAGE" "$1" sleep 1000000 >/dev/null || die "ctr run $1 failed"
     cpid=$("${CTR[@]}" task ls | awk -v id="$1" '$1 == id { print $2 }')
     [ -n "$cpid" ] || die "no task $1 in containerd"

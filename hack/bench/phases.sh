@@ -97,16 +97,16 @@ life_label() {
 life_once() {
     case $1 in
     run) timeout -k 5 120 "$BB/benchlife" cmd "$RUNC" --root "$RUNC_ROOT" run --bundle "$BUNDLE_TRUE" "$2" ;;
-    steps) timeout -k 5 120 "$BB/benchlife" runc-steps "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$WS/pids/$2" ;;
-    crun) timeout -k 5 120 "$BB/benchlife" cmd crun --root "$WS/crun" run --bundle "$BUNDLE_TRUE" "$2" ;;
-    tether) timeout -k 5 120 "$BB/benchlife" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$WS/life" ;;
+    steps) timeout -k 5 120 "$BB/benchlife" runc-steps "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/pids/$2" ;;
+    crun) timeout -k 5 120 "$BB/benchlife" cmd crun --root "$RUN/crun" run --bundle "$BUNDLE_TRUE" "$2" ;;
+    tether) timeout -k 5 120 "$BB/benchlife" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
     tetherctl)
-        timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tetherctl" --state-dir "$WS/life" run "$2" \
+        timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tetherctl" --state-dir "$RUN/life" run "$2" \
             --bundle "$BUNDLE_TRUE" --runtime-root "$RUNC_ROOT"
         ;;
-    conmon) timeout -k 5 120 "$BB/benchlife" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$WS/conmon/$2" ;;
+    conmon) timeout -k 5 120 "$BB/benchlife" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/conmon/$2" ;;
     ctd)
-        timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$WS/ctd-logs/$2.log" \
+        timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$RUN/ctd-logs/$2.log" \
             --runc-root "$CTD_RUNC_ROOT" "$IMAGE" "$2" true
         ;;
     esac
@@ -121,7 +121,7 @@ phase_lifecycle() {
         for s in "${subjects[@]}"; do
             id=l-$s-$((rep + WARMUP))
             ns=$(life_once "$s" "$id") || die "lifecycle $s failed"
-            rm -rf "${WS:?}/life/$id" "${WS:?}/conmon/$id" "$WS/pids/$id" "$WS/ctd-logs/$id.log"
+            rm -rf "${RUN:?}/life/$id" "${RUN:?}/conmon/$id" "$RUN/pids/$id" "$RUN/ctd-logs/$id.log"
             if [ "$rep" -ge 0 ]; then
                 record "$LIFE_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")"
             fi
@@ -152,7 +152,7 @@ phase_exit() {
 
         id=x-c-$((rep + 1))
         start_idle conmon "$id"
-        out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --file "$WS/conmon/$id/exit/$id") ||
+        out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --file "$RUN/conmon/$id/exit/$id") ||
             die "exitlat (conmon) failed"
         conmon_stop "$id"
         if [ "$rep" -ge 0 ]; then
@@ -198,11 +198,11 @@ log_once() {
     case $1 in
     floor) timeout -k 5 900 "$BB/logbench" floor "$RUNC" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" ;;
     raw | cri)
-        timeout -k 5 900 "$BB/logbench" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$WS/life" \
+        timeout -k 5 900 "$BB/logbench" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$RUN/life" \
             "$log" "$1"
         ;;
     conmon)
-        timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$WS/conmon/$2" "$log"
+        timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$RUN/conmon/$2" "$log"
         ;;
     esac
 }
@@ -215,7 +215,7 @@ phase_log() {
             id=g-$s-$rep
             sync
             out=$(log_once "$s" "$id") || die "log throughput ($s) failed"
-            rm -rf "$WS/logs/$id.log" "${WS:?}/life/$id" "${WS:?}/conmon/$id"
+            rm -rf "$WS/logs/$id.log" "${RUN:?}/life/$id" "${RUN:?}/conmon/$id"
             secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
             bytes=$(awk '$1 == "log_bytes" { print $2 }' <<<"$out")
             case $s in
