@@ -122,9 +122,7 @@ static int socket_address(const char *path, struct sockaddr_un *addr, int *dirfd
     if (slash == NULL || slash[1] == '\0')
         return tether_error_setk(err, TETHER_ERR_INVALID, 0, "socket path too long: %s", path);
     name = slash + 1;
-    dir = slash == path ? xstrdup("/") : strndup(path, (size_t)(slash - path));
-    if (dir == NULL)
-        return tether_error_set(err, errno, "strndup");
+    dir = slash == path ? xstrdup("/") : xasprintf("%.*s", (int)(slash - path), path);
     *dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (*dirfd < 0)
         return tether_error_setk(err, errno == ENOENT ? TETHER_ERR_NOT_FOUND : TETHER_ERR_INTERNAL,
@@ -162,6 +160,9 @@ struct tether_client *tether_client_connect(const char *socket_path, struct teth
     c = xzalloc(sizeof(*c));
     c->fd = steal_fd(fd);
     c->next_id = 1;
+    /* Allocated up front: the buffer is never NULL, which every reader relies on. */
+    c->cap = TETHER_CLIENT_READ_CHUNK;
+    c->buf = xmalloc(c->cap);
     return c;
 }
 
@@ -375,7 +376,7 @@ static json_t *read_message_until(struct tether_client *c, int64_t deadline,
         char *line;
         int r;
 
-        if (c->buf != NULL && (line = buffer_next_line(c, &line_len)) != NULL) {
+        if ((line = buffer_next_line(c, &line_len)) != NULL) {
             if (line_len > TETHER_CLIENT_MAX_LINE)
                 return too_large(err);
             if (blank(line, line_len))

@@ -29,35 +29,26 @@ enum ctl_exit {
 /* An option given no value: numbers are never negative on the command line. */
 #define CTL_UNSET (-1)
 
-/* The parsed command line. */
+/* The parsed command line (flags last, for a compact layout). */
 struct ctl {
     const char *state_dir;
     const char *socket; /* --socket, or NULL for <state-dir>/<id>/shim.sock */
-    bool json;
     const char *bundle;
     const char *runtime;
     const char *runtime_root;
-    bool events;
-    bool all;
-    bool force;
     int64_t since;
     /* create and run */
-    bool init;
     const char *restart; /* POLICY[:MAX] */
-    bool tty;
-    bool interactive;
     const char *log_format;
     const char *log_path;
     int64_t log_max_size;  /* bytes, or CTL_UNSET */
     int64_t log_max_files; /* or CTL_UNSET */
     /* attach, exec, state, kill */
     const char *exec_id;
-    bool no_stdin;
     const char *env[CTL_ENV_MAX];
     size_t n_env;
     const char *workdir;
     /* logs */
-    bool follow;
     const char *path;
     /* update: CTL_UNSET when not given */
     int64_t memory;
@@ -67,17 +58,27 @@ struct ctl {
     int64_t pids_limit;
     const char *resources; /* --resources JSON */
     /* stats */
-    bool watch;
     double interval; /* seconds */
     /* stop */
     int64_t timeout; /* seconds, or CTL_UNSET */
     const char *signal;
 
-    const char *id; /* first operand, when the command takes one */
-    int argc;       /* operands after the command name, the id included */
-    char **argv;
-    int cmd_argc; /* exec: the command after the id, taken verbatim */
-    char **cmd_argv;
+    const char *id;  /* first operand, when the command takes one */
+    char **argv;     /* operands after the command name, the id included */
+    char **cmd_argv; /* exec: the command after the id, taken verbatim */
+    int argc;
+    int cmd_argc;
+
+    bool json;
+    bool events;
+    bool all;
+    bool force;
+    bool init;        /* create, run */
+    bool tty;         /* create, run, exec */
+    bool interactive; /* create, run, exec */
+    bool no_stdin;    /* attach */
+    bool follow;      /* logs */
+    bool watch;       /* stats */
 };
 
 int ctl_cmd_run(struct ctl *ctl);

@@ -287,7 +287,7 @@ static json_t *proc_row(json_t *item)
     if (tether_read_file(path, CTL_PROC_FILE_MAX, &stat, NULL, NULL) == 0 &&
         (open = strchr(stat, '(')) != NULL && (close = strrchr(stat, ')')) != NULL &&
         close > open) {
-        comm = strndup(open + 1, (size_t)(close - open - 1));
+        comm = xasprintf("%.*s", (int)(close - open - 1), open + 1);
         sscanf(close + 1, " %c %lld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ppid,
                &utime, &stime);
     }

@@ -153,10 +153,10 @@ static json_t *restart_param(const char *spec, struct tether_error *err)
 {
     const char *colon = strchr(spec, ':');
     size_t len = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
-    cleanup_free char *policy = strndup(spec, len);
+    cleanup_free char *policy = xasprintf("%.*s", (int)len, spec);
     json_t *restart;
 
-    if (policy == NULL || len == 0) {
+    if (len == 0) {
         tether_error_setk(err, TETHER_ERR_INVALID, 0, "--restart wants POLICY[:MAX]");
         return NULL;
     }
@@ -455,9 +455,11 @@ static int run_container(struct run *r)
         return ctl_fail(&err, CTL_EXIT_RUN_FAILED);
     }
     /* Events are printed with --events and followed anyway for restarts. */
-    if ((r->ctl->events || r->ctl->restart != NULL) &&
-        (subscribed = tether_client_call(r->s.c, "subscribe", since0, -1, NULL, &err)) == NULL)
-        return run_abort(r, &err);
+    if (r->ctl->events || r->ctl->restart != NULL) {
+        subscribed = tether_client_call(r->s.c, "subscribe", since0, -1, NULL, &err);
+        if (subscribed == NULL)
+            return run_abort(r, &err);
+    }
     if (interrupted(r))
         return run_abort(r, NULL);
     created = tether_client_call(r->s.c, "create", params, -1, NULL, &err);

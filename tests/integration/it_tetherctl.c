@@ -32,6 +32,8 @@
 #define CTL_ARGS    48
 #define CTL_IDS     8
 #define MIB         (1024 * 1024)
+/* Ends the argument lists of ctl_io() and term_start(). */
+#define CTL_END ((const char *)NULL)
 
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 static const char *const argv_sh[] = {"sh", NULL};
@@ -189,8 +191,8 @@ static int ctl_io(struct fx *fx, const char *input, char **out, char **err, ...)
     return code;
 }
 
-#define ctl(fx, ...)          ctl_io((fx), NULL, NULL, NULL, __VA_ARGS__, (const char *)NULL)
-#define ctl_out(fx, out, ...) ctl_io((fx), NULL, (out), NULL, __VA_ARGS__, (const char *)NULL)
+#define ctl(fx, ...)          ctl_io((fx), NULL, NULL, NULL, __VA_ARGS__, CTL_END)
+#define ctl_out(fx, out, ...) ctl_io((fx), NULL, (out), NULL, __VA_ARGS__, CTL_END)
 
 /* ---- containers ---- */
 
@@ -295,13 +297,13 @@ static void test_run(void **state)
     make_bundle(fx, argv);
     id1 = new_id(fx);
     assert_int_equal(ctl_io(fx, "hello\nworld", &out, &err, "run", id1, "-i", "--bundle",
-                            fx->bundle, "--runtime-root", fx->env.runtime_root, NULL),
+                            fx->bundle, "--runtime-root", fx->env.runtime_root, CTL_END),
                      7);
     assert_string_equal(out, "hello\nworld");
     assert_string_equal(err, "err\n");
 
     /* The log holds the same, printed as plain text. */
-    assert_int_equal(ctl_io(fx, NULL, &logs, &logs_err, "logs", id1, NULL), 0);
+    assert_int_equal(ctl_io(fx, NULL, &logs, &logs_err, "logs", id1, CTL_END), 0);
     assert_string_equal(logs, "hello\nworld\n");
     assert_string_equal(logs_err, "err\n");
 
@@ -478,7 +480,7 @@ static void test_exec(void **state)
     create_start(fx, id);
 
     assert_int_equal(ctl_io(fx, NULL, &out1, &err1, "exec", id, "--", "sh", "-c",
-                            "echo out; echo err >&2; exit 3", NULL),
+                            "echo out; echo err >&2; exit 3", CTL_END),
                      3);
     assert_string_equal(out1, "out\n");
     assert_string_equal(err1, "err\n");
@@ -490,7 +492,8 @@ static void test_exec(void **state)
     assert_string_equal(out2,
                         "bar /tmp /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
 
-    assert_int_equal(ctl_io(fx, "abc\ndef\n", &out3, NULL, "exec", "-i", id, "--", "cat", NULL), 0);
+    assert_int_equal(ctl_io(fx, "abc\ndef\n", &out3, NULL, "exec", "-i", id, "--", "cat", CTL_END),
+                     0);
     assert_string_equal(out3, "abc\ndef\n");
 
     /* A terminal: one stream, CR LF line ends. */
@@ -522,7 +525,8 @@ static void test_exec_missing(void **state)
     make_bundle(fx, argv_sleep);
     id = new_id(fx);
     create_start(fx, id);
-    assert_int_equal(ctl_io(fx, NULL, NULL, &err, "exec", id, "--", "no-such-command", NULL), 127);
+    assert_int_equal(ctl_io(fx, NULL, NULL, &err, "exec", id, "--", "no-such-command", CTL_END),
+                     127);
     assert_non_null(strstr(err, "no-such-command"));
     assert_int_equal(ctl_out(fx, &out, "exec", id, "--", "echo", "still-there"), 0);
     assert_string_equal(out, "still-there\n");
@@ -560,7 +564,7 @@ static void test_logs_formats(void **state)
                      "err\\n\"}\n"
                      "plain raw line\n"
                      "no newline at the end");
-    assert_int_equal(ctl_io(fx, NULL, &out, &err, "logs", "any", "--path", path, NULL), 0);
+    assert_int_equal(ctl_io(fx, NULL, &out, &err, "logs", "any", "--path", path, CTL_END), 0);
     assert_string_equal(out, "hello world\n\n\njson line\nplain raw line\nno newline at the end");
     assert_string_equal(err, "oops\njson err\n");
 }
@@ -773,7 +777,7 @@ static void test_run_terminal(void **state)
     make_bundle(fx, argv_sh);
     th_bundle_edit(fx->bundle, edit_terminal, NULL);
     term_start(fx, &t, "run", new_id(fx), "-t", "-i", "--bundle", fx->bundle, "--runtime-root",
-               fx->env.runtime_root, NULL);
+               fx->env.runtime_root, CTL_END);
     term_hello(&t);
     mark = t.len;
     term_type(&t, "stty size\n");
@@ -794,21 +798,21 @@ static void test_detach_attach(void **state)
     th_bundle_edit(fx->bundle, edit_terminal, NULL);
     id = new_id(fx);
     term_start(fx, &t, "run", id, "-t", "-i", "--bundle", fx->bundle, "--runtime-root",
-               fx->env.runtime_root, NULL);
+               fx->env.runtime_root, CTL_END);
     term_hello(&t);
     term_type(&t, "\x10\x11");
     assert_int_equal(term_finish(&t), 0);
     assert_status(fx, id, "running");
 
     /* A second shell beside it, through exec. */
-    term_start(fx, &t, "exec", "-t", "-i", id, "--", "sh", NULL);
+    term_start(fx, &t, "exec", "-t", "-i", id, "--", "sh", CTL_END);
     term_hello(&t);
     term_type(&t, "exit 4\n");
     assert_int_equal(term_finish(&t), 4);
     assert_status(fx, id, "running");
 
     /* Back to the first shell: its prompt was printed before, so type at once. */
-    term_start(fx, &t, "attach", id, NULL);
+    term_start(fx, &t, "attach", id, CTL_END);
     mark = t.len;
     term_type(&t, "echo again-$((1+1))\n");
     assert_true(term_expect(&t, mark, "again-2"));
