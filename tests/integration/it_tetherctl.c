@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -189,6 +190,19 @@ static int ctl_io(struct fx *fx, const char *input, char **out, char **err, ...)
     if (err != NULL)
         *err = read_capture(fx, tag, "err");
     return code;
+}
+
+/* Starts tetherctl ARGS... (CTL_END-terminated) in the background; its output is read with
+ * read_capture(fx, tag, "out"/"err") after reap(). */
+static pid_t ctl_bg(struct fx *fx, const char *tag, ...)
+{
+    va_list ap;
+    pid_t pid;
+
+    va_start(ap, tag);
+    pid = spawn_ctl(fx, NULL, tag, ap);
+    va_end(ap);
+    return pid;
 }
 
 #define ctl(fx, ...)          ctl_io((fx), NULL, NULL, NULL, __VA_ARGS__, CTL_END)
@@ -408,7 +422,9 @@ static void test_operations(void **state)
     cleanup_free char *stats_human = NULL;
     cleanup_free char *updated_text = NULL;
     cleanup_free char *top = NULL;
+    cleanup_free char *watched = NULL;
     json_auto_t *stats = NULL;
+    pid_t watcher;
     json_auto_t *updated = NULL;
 
     make_bundle(fx, argv_sleep);
@@ -442,6 +458,16 @@ static void test_operations(void **state)
     assert_non_null(strstr(top, "COMMAND"));
     assert_non_null(strstr(top, "init"));
     assert_non_null(strstr(top, "sleep 1000"));
+
+    /* stats --watch prints a line per interval and ends with the container. */
+    watcher = ctl_bg(fx, "watch", "stats", id, "--watch", "--interval", "0.1", CTL_END);
+    sleep_ms(800);
+    assert_int_equal(ctl(fx, "kill", id, "KILL"), 0);
+    assert_int_equal(reap(watcher, CTL_CMD_MS), 0);
+    watched = read_capture(fx, "watch", "out");
+    assert_non_null(strstr(watched, "MEM USAGE / LIMIT"));
+    assert_non_null(strstr(watched, "64.0MiB"));
+    assert_non_null(strstr(watched, "50"));
     remove_container(fx, id);
 }
 
@@ -639,20 +665,7 @@ static void test_logs_follow(void **state)
     assert_int_equal(ctl(fx, "create", id, "--log-max-size", "400", "--log-max-files", "3",
                          "--bundle", fx->bundle, "--runtime-root", fx->env.runtime_root),
                      0);
-    follower = fork();
-    if (follower < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (follower == 0) {
-        cleanup_free char *o = xasprintf("%s/follow.out", fx->env.dir);
-        cleanup_free char *e = xasprintf("%s/follow.err", fx->env.dir);
-        const char *args[] = {
-            th_bin("tetherctl"), "--state-dir", fx->env.state_dir, "logs", "-f", id, NULL};
-        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(126);
-        exec_child(args);
-    }
+    follower = ctl_bg(fx, "follow", "logs", "-f", id, CTL_END);
     /* The follower is running before the container writes a line. */
     sleep_ms(300);
     assert_int_equal(ctl(fx, "start", id), 0);
@@ -771,6 +784,7 @@ static void term_hello(struct term *t)
 static void test_run_terminal(void **state)
 {
     struct fx *fx = *state;
+    struct winsize ws = {.ws_row = 40, .ws_col = 120};
     struct term t;
     size_t mark;
 
@@ -782,6 +796,12 @@ static void test_run_terminal(void **state)
     mark = t.len;
     term_type(&t, "stty size\n");
     assert_true(term_expect(&t, mark, "30 100"));
+    /* The window changes (SIGWINCH to tetherctl): the container's terminal follows. */
+    if (ioctl(t.master, TIOCSWINSZ, &ws) < 0)
+        fail_msg("TIOCSWINSZ: %s", strerror(errno));
+    mark = t.len;
+    term_type(&t, "stty size\n");
+    assert_true(term_expect(&t, mark, "40 120"));
     term_type(&t, "exit 5\n");
     assert_int_equal(term_finish(&t), 5);
 }
