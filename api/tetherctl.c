@@ -138,7 +138,8 @@ static const struct ctl_command ctl_commands[] = {
      "stdin is forwarded; a terminal on stdin is put in raw mode and its size follows\n"
      "the window. Ctrl-P Ctrl-Q detaches (exit 0, the container goes on).\n"
      "Without them the output only goes to the log (see `tetherctl logs`).\n"
-     "Create options as for create."},
+     "With a restart policy run stays through the restarts and ends with the last\n"
+     "exit. Create options as for create."},
     {"create", ctl_cmd_create, CREATE_OPTS, 1, 1, false,
      "create ID [--bundle DIR] [--runtime NAME|PATH] [--runtime-root DIR]\n"
      "      [CREATE OPTIONS]",
@@ -175,7 +176,8 @@ static const struct ctl_command ctl_commands[] = {
      "  --id EXEC_ID       the exec's id (default exec-<pid>-<n>)\n"
      "  -e, --env K=V      environment, after PATH=/usr/local/sbin:...:/bin\n"
      "  -w, --workdir DIR  working directory (default /)\n"
-     "Ctrl-P Ctrl-Q detaches from an interactive exec; the exec is removed when it ends."},
+     "Ctrl-P Ctrl-Q detaches from an interactive exec; the exec is removed when it ends.\n"
+     "A command that cannot be found exits 127, one that cannot be run 126."},
     {"state", ctl_cmd_state, ACCEPTS(OPT_EXEC), 1, 1, false, "state ID [--exec EXEC_ID]",
      "show the container's (or an exec's) state", "show the container's or an exec's state"},
     {"kill", ctl_cmd_kill, ACCEPTS(OPT_ALL) | ACCEPTS(OPT_EXEC), 1, 2, false,
@@ -268,7 +270,10 @@ static void print_command_help(const struct ctl_command *cmd)
     /* Indent every line of the help text. */
     while (*p != '\0') {
         size_t n = strcspn(p, "\n");
-        printf("  %.*s\n", (int)n, p);
+        if (n > 0)
+            printf("  %.*s\n", (int)n, p);
+        else
+            putchar('\n');
         p += n;
         if (*p == '\n')
             p++;
