@@ -356,6 +356,8 @@ static void test_run_restart(void **state)
     assert_int_equal(starts, 3);
     assert_non_null(strstr(out, " restart attempt=2"));
     assert_null(strstr(out, " restart attempt=3"));
+    /* Removing the old run's cgroup for a restart is no OOM. */
+    assert_null(strstr(out, " oom "));
 }
 
 /* ---- the life cycle, one command at a time ---- */
