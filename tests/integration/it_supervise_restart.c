@@ -310,9 +310,15 @@ static void test_stop_ends_always(void **state)
 {
     static const char *const argv_short[] = {"sh", "-c", "sleep 0.3; exit 5", NULL};
     static const struct {
-        const char *after; /* stop right after this event */
+        const char *after; /* stop delay_ms after this event */
+        int delay_ms;
         int backoff_ms;
-    } rounds[] = {{"start", 50}, {"exit", 1000}, {"exit", 0}};
+    } rounds[] = {
+        {"start", 0, 50},  /* running */
+        {"exit", 0, 1000}, /* between runs */
+        {"exit", 0, 0},    /* the restart fires at once: its delete or create */
+        {"exit", 40, 30},  /* most likely during the restart's runtime delete */
+    };
     struct th_fixture *f = *state;
     struct tether_client *c;
     size_t r;
@@ -321,16 +327,17 @@ static void test_stop_ends_always(void **state)
     c = th_shim_connect(&f->shim);
     json_decref(th_call_ok(c, "subscribe", json_pack("{s:i}", "since", 0)));
     for (r = 0; r < TETHER_ARRAY_SIZE(rounds); r++) {
-        json_auto_t *stopped = NULL, *st = NULL, *rec = NULL, *created = NULL;
+        json_auto_t *stopped = NULL, *st = NULL, *rec = NULL;
         long long status;
 
-        created = th_call_ok(c, "create", restart_params("always", 0, rounds[r].backoff_ms));
+        json_decref(th_call_ok(c, "create", restart_params("always", 0, rounds[r].backoff_ms)));
         st = th_call_ok(c, "state", NULL);
         assert_int_equal(th_int(st, "restarts"), 0);
         json_decref(th_call_ok(c, "start", NULL));
         /* Let it restart once, then stop at the chosen point of the next run. */
         json_decref(th_wait_event(c, "restart"));
         json_decref(th_wait_event(c, rounds[r].after));
+        nap_ms(rounds[r].delay_ms);
         stopped = stop_in_order(c, 1);
         status = th_int(stopped, "exit_status");
         assert_true(status == 5 || status == 137);
