@@ -550,9 +550,13 @@ static void capture_read(struct capture *cap, bool nonblock)
     }
 }
 
+/* How often the launcher's exit is checked where pidfd_open(2) is unavailable (kernels
+ * before 5.3, valgrind). */
+#define LAUNCH_POLL_MS 50
+
 /* Collects the launcher's stdout and stderr until it exits. The daemon it leaves behind
  * should not keep these pipes, but if it does, the launcher's exit (seen on a pidfd,
- * pidfd_open(2)) still ends the wait. */
+ * pidfd_open(2), or by polling waitpid without one) still ends the wait. */
 static void capture_outputs(pid_t pid, struct capture *out, struct capture *errs)
 {
     cleanup_close int pidfd = pidfd_open(pid, 0);
@@ -563,7 +567,8 @@ static void capture_outputs(pid_t pid, struct capture *out, struct capture *errs
             {.fd = errs->fd, .events = POLLIN},
             {.fd = pidfd, .events = POLLIN},
         };
-        if (poll(pfds, 3, -1) < 0) {
+        int n = poll(pfds, 3, pidfd >= 0 ? -1 : LAUNCH_POLL_MS);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -574,6 +579,13 @@ static void capture_outputs(pid_t pid, struct capture *out, struct capture *errs
             capture_read(errs, false);
         if (pfds[2].revents != 0)
             break;
+        /* Without a pidfd: WNOWAIT leaves the status for the caller's waitpid. */
+        if (pidfd < 0) {
+            siginfo_t info = {0};
+            if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                info.si_pid == pid)
+                break;
+        }
     }
     /* The launcher is gone: take what it wrote without waiting for other writers. */
     if (out->fd >= 0 && tether_set_nonblock(out->fd, NULL) == 0)
