@@ -25,7 +25,7 @@ HB=$REPO/hack/bench
 QUICK=0
 DOC=
 usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    awk 'NR == 1 { next } !/^#/ || /shellcheck/ { exit } { sub(/^# ?/, ""); print }' "$0"
 }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -152,11 +152,11 @@ cleanup() {
         [ -f "$d/shim.pid" ] && kill_if "$(cat "$d/shim.pid")" tether-shim
     done
     if [ -n "$CTD_PID" ]; then
-        for id in $("${CTR[@]}" task ls -q 2>/dev/null); do
-            "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
+        for id in $(timeout 10 "${CTR[@]}" task ls -q 2>/dev/null); do
+            timeout 10 "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
         done
-        for id in $("${CTR[@]}" containers ls -q 2>/dev/null); do
-            "${CTR[@]}" containers rm "$id" >/dev/null 2>&1
+        for id in $(timeout 10 "${CTR[@]}" containers ls -q 2>/dev/null); do
+            timeout 10 "${CTR[@]}" containers rm "$id" >/dev/null 2>&1
         done
         kill "$CTD_PID" 2>/dev/null
         wait "$CTD_PID" 2>/dev/null
@@ -222,7 +222,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 [metrics]
   address = ""
 EOF
-containerd -c "$WS/ctd/config.toml" >"$WS/ctd/containerd.log" 2>&1 &
+# In a session of its own, so that a ctrl-c meant for this script does not stop it before the
+# cleanup has removed its containers.
+setsid containerd -c "$WS/ctd/config.toml" >"$WS/ctd/containerd.log" 2>&1 &
 CTD_PID=$!
 for ((i = 0; i < 500; i++)); do
     "${CTR[@]}" version >/dev/null 2>&1 && break
