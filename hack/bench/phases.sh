@@ -183,6 +183,7 @@ LOG_T="log: elapsed"
 LOG_RATE="log: throughput"
 LOG_CPU="log: consumer CPU time"
 LOG_HWM="log: consumer peak RSS"
+LOG_HWM_SMALL="log: consumer peak RSS after only $((LOG_SMALL_BLOCKS / 16)) MiB"
 
 log_label() {
     case $1 in
@@ -193,16 +194,18 @@ log_label() {
     esac
 }
 
+# log_once SUBJECT ID [BUNDLE]
 log_once() {
-    local log=$WS/logs/$2.log
+    local log=$WS/logs/$2.log bundle=${3:-$BUNDLE_LOG}
     case $1 in
-    floor) timeout -k 5 900 "$BB/logbench" floor "$RUNC" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" ;;
+    floor) timeout -k 5 900 "$BB/logbench" floor "$RUNC" "$RUNC_ROOT" "$bundle" "$2" ;;
     raw | cri)
-        timeout -k 5 900 "$BB/logbench" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$RUN/life" \
-            "$log" "$1"
+        timeout -k 5 900 "$BB/logbench" tether "$BIN/tether-shim" "$RUNC_ROOT" "$bundle" "$2" \
+            "$RUN/life" "$log" "$1"
         ;;
     conmon)
-        timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_LOG" "$2" "$RUN/conmon/$2" "$log"
+        timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$bundle" "$2" \
+            "$RUN/conmon/$2" "$log"
         ;;
     esac
 }
@@ -236,6 +239,17 @@ phase_log() {
         meta "$m" ref "$(log_label cri)"
     done
     meta "$LOG_RATE" better higher
+
+    # Does the consumer's memory grow with the amount logged? The same runs with a small
+    # amount, once each, against the peak RSS of the full runs above.
+    for s in raw cri conmon; do
+        id=h-$s
+        out=$(log_once "$s" "$id" "$BUNDLE_LOG_SMALL") || die "log throughput ($s, small) failed"
+        rm -rf "$WS/logs/$id.log" "${RUN:?}/life/$id" "${RUN:?}/conmon/$id"
+        record "$LOG_HWM_SMALL" KiB "$(log_label "$s")" "$(awk '$1 == "hwm_kb" { print $2 }' <<<"$out")"
+    done
+    meta "$LOG_HWM_SMALL" section "Log throughput: $((LOG_BYTES / 1048576)) MiB of 100-byte lines on stdout"
+    meta "$LOG_HWM_SMALL" ref "$(log_label cri)"
 }
 
 # --- density -------------------------------------------------------------------------------

@@ -161,6 +161,15 @@ END {
     if (t != "" && f != "") goal("log cri within 1.3x of the floor", sprintf("%.2fx", t / f), t <= 1.3 * f)
     c = med(lt, "conmon k8s-file")
     if (t != "" && c != "") goal("log cri ahead of conmon k8s-file", sprintf("%s s vs %s s", fmt(t), fmt(c)), t < c)
+    m = "log: consumer peak RSS"; m2 = firstmetric("log: consumer peak RSS after only")
+    small = m2; sub(/.* only /, "", small)
+    for (i = 1; i <= 2 && m2 != ""; i++) {
+        s = i == 1 ? "tether raw" : "tether cri"
+        t = med(m, s); r = med(m2, s)
+        if (t != "" && r != "")
+            goal("log " substr(s, 8) ": shim memory does not grow with the amount logged (peak RSS after " small " and after the full run within 128 KiB)",
+                sprintf("%s KiB and %s KiB", fmt(r), fmt(t)), t - r <= 128)
+    }
     m = firstmetric("idle "); m2 = firstmetric("idle "); sub(/context switches$/, "CPU time", m2)
     if (m != "")
         goal("idle shims asleep: 0 context switches and 0 CPU time (" substr(m, 1, index(m, ":") - 1) ", every tether shim)",

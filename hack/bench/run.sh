@@ -61,6 +61,7 @@ fi
 RPC_CLIENTS=8
 # The log generator writes LOG_BLOCKS blocks of 64 KiB: 1 GiB in a full run.
 LOG_BYTES=$((LOG_BLOCKS * 65536))
+LOG_SMALL_BLOCKS=256
 NS=tbench
 IMAGE=docker.io/tether-bench/busybox:latest
 
@@ -194,6 +195,7 @@ LINE=$(printf '%099d' 0 | tr 0 x)
 BUNDLE_TRUE=$WS/bundle-true
 BUNDLE_SLEEP=$WS/bundle-sleep
 BUNDLE_LOG=$WS/bundle-log
+BUNDLE_LOG_SMALL=$WS/bundle-log-small
 "$REPO/hack/mkbundle.sh" "$BUNDLE_TRUE" -- true >/dev/null
 "$REPO/hack/mkbundle.sh" "$BUNDLE_SLEEP" -- sleep 1000000 >/dev/null
 # 100-byte lines (99 x + newline) from busybox yes, cut to an exact size by dd in 64 KiB
@@ -201,6 +203,10 @@ BUNDLE_LOG=$WS/bundle-log
 # generator, not the consumer, the bottleneck.
 "$REPO/hack/mkbundle.sh" "$BUNDLE_LOG" -- sh -c \
     "yes $LINE | dd bs=65536 count=$LOG_BLOCKS iflag=fullblock 2>/dev/null" >/dev/null
+# The same with LOG_SMALL_BLOCKS: the shim's peak RSS after it is compared with the one
+# after the full amount, to see whether memory grows with what is logged.
+"$REPO/hack/mkbundle.sh" "$BUNDLE_LOG_SMALL" -- sh -c \
+    "yes $LINE | dd bs=65536 count=$LOG_SMALL_BLOCKS iflag=fullblock 2>/dev/null" >/dev/null
 "$HB/mkimage.sh" "$BUNDLE_SLEEP/rootfs" "$WS/image.tar" "$IMAGE"
 
 say "starting a private containerd"
