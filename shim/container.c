@@ -17,7 +17,8 @@
 static const unsigned char transitions[TETHER_CTR_STATE_COUNT][TETHER_CTR_EV_COUNT] = {
     [TETHER_CTR_NEW] = {[TETHER_CTR_EV_CREATE] = T(TETHER_CTR_CREATING)},
     [TETHER_CTR_CREATING] = {[TETHER_CTR_EV_CREATED] = T(TETHER_CTR_CREATED),
-                             [TETHER_CTR_EV_CREATE_FAILED] = T(TETHER_CTR_NEW)},
+                             [TETHER_CTR_EV_CREATE_FAILED] = T(TETHER_CTR_NEW),
+                             [TETHER_CTR_EV_RESTART_ABORTED] = T(TETHER_CTR_STOPPED)},
     [TETHER_CTR_CREATED] = {[TETHER_CTR_EV_START] = T(TETHER_CTR_STARTING),
                             [TETHER_CTR_EV_EXIT] = T(TETHER_CTR_STOPPED),
                             [TETHER_CTR_EV_DELETE] = T(TETHER_CTR_DELETING)},
@@ -522,6 +523,7 @@ int tether_container_spawn_create(struct tether_container *ctr, struct tether_ca
     cleanup_free char *pid_path = xasprintf("%s/init.pid", ctr->env.dir);
 
     unlink(pid_path);
+    ctr->runtime_gone = false;
     if (prepare_bundle(ctr, err) < 0 ||
         tether_process_prepare(&ctr->init, &ctr->opts.proc, "init", err) < 0)
         return -1;
@@ -787,6 +789,16 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
 
     if (check_event(ctr, TETHER_CTR_EV_DELETE, "delete", err) < 0)
         return -1;
+    if (ctr->runtime_gone) {
+        /* A restart was stopped after the runtime's delete: only the record is left. */
+        ctr->delete_call = call;
+        ctr->delete_done = true;
+        ctr->before_delete = ctr->state;
+        tether_error_clear(&ctr->delete_err);
+        tether_container_transition(ctr, TETHER_CTR_EV_DELETE);
+        finish_delete(ctr);
+        return 0;
+    }
     if (!ctr->init.exited && ctr->state != TETHER_CTR_CREATED && !force)
         return tether_error_setk(err, TETHER_ERR_STATE, 0,
                                  "container %s is %s: stop it first or use force", ctr->env.id,

@@ -54,7 +54,8 @@ enum tether_ctr_event {
     TETHER_CTR_EV_EXIT,
     TETHER_CTR_EV_DELETE,
     TETHER_CTR_EV_DELETED,
-    TETHER_CTR_EV_RESTART, /* the restart policy re-creates a stopped container */
+    TETHER_CTR_EV_RESTART,         /* the restart policy re-creates a stopped container */
+    TETHER_CTR_EV_RESTART_ABORTED, /* stopped by a client while the restart began */
     TETHER_CTR_EV_COUNT,
 };
 
@@ -130,6 +131,7 @@ struct tether_container {
     char *runtime_bundle; /* the bundle the runtime is given: the engine's, or <dir> */
     /* Supervision (supervise.c). */
     bool restarting;            /* a restart's create/start is under way */
+    bool runtime_gone;          /* the runtime no longer has the container (aborted restart) */
     bool user_stopped;          /* stop or kill from a client: no more restarts */
     unsigned restarts;          /* restarts done */
     unsigned failures;          /* consecutive short runs, for the backoff */

@@ -168,9 +168,11 @@ static void restart_delete_done(struct tether_job *job, int rc, const struct tet
     if (rc < 0)
         log_debug(ctr->env.log, "restart: delete: %s", err->msg);
     if (ctr->user_stopped) {
-        /* Stopped while the old container was being removed: stay stopped. */
+        /* Stopped while the old container was being removed: it stays stopped, with its
+         * last exit, and only the shim's record of it is left to delete. */
         ctr->restarting = false;
-        tether_container_transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
+        ctr->runtime_gone = rc == 0;
+        tether_container_transition(ctr, TETHER_CTR_EV_RESTART_ABORTED);
         answer_stops(ctr);
         return;
     }
