@@ -70,6 +70,11 @@ function firstmetric(prefix,    i) {
     for (i = 1; i <= nm; i++) if (index(M[i], prefix) == 1) return M[i]
     return ""
 }
+# A table cell in markdown: a "|" would end the cell.
+function cell(s) {
+    gsub(/\|/, "\\|", s)
+    return s
+}
 function is_peer(s) {
     return s ~ /^(conmon|containerd)/
 }
@@ -133,12 +138,12 @@ END {
     if (pss != "") {
         t = med(pss, "tether"); c = med(pss, "conmon")
         goal("per-shim PSS at " substr(pss, 1, index(pss, ":") - 1) " <= 200 KiB and <= half of conmon",
-            fmt(t) " KiB (conmon " fmt(c) " KiB)", t != "" && c != "" && t <= 200 && t <= c / 2)
+            fmt(t) " KiB (conmon " fmt(c) " KiB, half of it " fmt(c / 2) ")", t != "" && c != "" && t <= 200 && t <= c / 2)
     }
     if (pd != "") {
         t = med(pd, "tether"); c = med(pd, "conmon")
         goal("per-shim Private_Dirty at " substr(pd, 1, index(pd, ":") - 1) " <= 160 KiB and <= half of conmon",
-            fmt(t) " KiB (conmon " fmt(c) " KiB)", t != "" && c != "" && t <= 160 && t <= c / 2)
+            fmt(t) " KiB (conmon " fmt(c) " KiB, half of it " fmt(c / 2) ")", t != "" && c != "" && t <= 160 && t <= c / 2)
     }
     if (th != "")
         goal("one thread per shim", "max " MAX[th, "tether"], MAX[th, "tether"] == 1)
@@ -236,7 +241,7 @@ END {
     print "" > md
     print "| goal | measured | |" > md
     print "|---|---|---|" > md
-    for (i = 1; i <= ng; i++) printf "| %s | %s | %s |\n", GT[i], GM[i], GV[i] > md
+    for (i = 1; i <= ng; i++) printf "| %s | %s | %s |\n", cell(GT[i]), cell(GM[i]), GV[i] > md
     print "" > md
     print "## Where tether loses" > md
     print "" > md
@@ -258,7 +263,7 @@ END {
             fl = META[m, "floor"]; rf = META[m, "ref"]
             for (j = 1; j <= NS[m]; j++) {
                 s = SUBJ[m, j]
-                printf "| %s (%s) | %s | %d | %s | %s | %s | %s | %s |\n", m, UNIT[m], s,
+                printf "| %s (%s) | %s | %d | %s | %s | %s | %s | %s |\n", cell(m), UNIT[m], cell(s),
                     CNT[m, s], fmt(MED[m, s]), fmt(MIN[m, s]), fmt(MAX[m, s]),
                     fl == "" ? "" : ratio(MED[m, s], med(m, fl)),
                     rf == "" ? "" : ratio(MED[m, s], med(m, rf)) > md
