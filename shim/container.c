@@ -444,8 +444,11 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
         tether_io_drain(&ctr->init.io);
         tether_io_close(&ctr->init.io);
         tether_console_close(&ctr->init.console);
+        if (ctr->restarting) {
+            tether_supervise_restart_failed(ctr, why);
+            return;
+        }
         tether_container_transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
-        ctr->restarting = false;
         tether_call_fail(call, why);
         tether_supervise_settled(ctr);
         return;
@@ -774,6 +777,10 @@ static void delete_done(struct tether_job *job, int rc, const struct tether_erro
 
     (void)out;
     ctr->delete_done = true;
+    /* A runtime that no longer has the container (a failed restart, a hand-made cleanup)
+     * leaves nothing to delete but our record. */
+    if (rc < 0 && ctr->init.exit_announced && strstr(err->msg, "does not exist") != NULL)
+        rc = 0;
     if (rc < 0) {
         ctr->delete_err = *err;
         log_warn(ctr->env.log, "delete failed: %s", err->msg);

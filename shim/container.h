@@ -130,12 +130,13 @@ struct tether_container {
     struct tether_create_opts opts;
     char *runtime_bundle; /* the bundle the runtime is given: the engine's, or <dir> */
     /* Supervision (supervise.c). */
-    bool restarting;            /* a restart's create/start is under way */
-    bool runtime_gone;          /* the runtime no longer has the container (aborted restart) */
-    bool user_stopped;          /* stop or kill from a client: no more restarts */
-    unsigned restarts;          /* restarts done */
-    unsigned failures;          /* consecutive short runs, for the backoff */
-    struct timespec started_at; /* CLOCK_MONOTONIC of the last start */
+    bool restarting;              /* a restart's create/start is under way */
+    bool runtime_gone;            /* the runtime no longer has the container (aborted restart) */
+    bool user_stopped;            /* stop or kill from a client: no more restarts */
+    unsigned restarts;            /* restarts done */
+    struct tether_exit last_exit; /* the exit a restart replaces, until it succeeds */
+    unsigned failures;            /* consecutive short runs, for the backoff */
+    struct timespec started_at;   /* CLOCK_MONOTONIC of the last start */
     struct tether_timer restart_timer;
     struct tether_timer stop_timer;
     struct tether_call *stop_calls;

@@ -91,12 +91,17 @@ struct tether_job *tether_job_spawn(const struct tether_job_env *env, enum tethe
 
 void tether_job_abort_all(struct tether_reaper *reaper, struct tether_job **list)
 {
+    struct tether_error err = {0};
+
+    tether_error_setk(&err, TETHER_ERR_STATE, 0, "the shim is shutting down");
+    /* done() may start another job (it is aborted in turn): take one at a time. */
     while (*list != NULL) {
         struct tether_job *job = *list;
         *list = job->next;
         tether_reaper_unwatch(reaper, &job->child);
         tether_timer_fini(&job->timer);
         job_kill_and_reap(job);
+        job->done(job, -1, &err, NULL);
         free(job);
     }
 }

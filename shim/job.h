@@ -50,7 +50,8 @@ struct tether_job *tether_job_spawn(const struct tether_job_env *env, enum tethe
                                     const struct tether_runtime_args *args, tether_job_cb done,
                                     void *data, struct tether_job **list, struct tether_error *err);
 
-/* Kills (SIGKILL), reaps and frees every job of list without calling done(); for teardown. */
+/* Kills (SIGKILL) and reaps every job of list, completes each with a "shutting down"
+ * error (so whoever waits on it gets an answer) and frees it; for teardown. */
 void tether_job_abort_all(struct tether_reaper *reaper, struct tether_job **list);
 
 #endif

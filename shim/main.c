@@ -31,6 +31,14 @@ static void usage(FILE *out)
           out);
 }
 
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
 /* noinline: its buffers must not stay in main()'s frame for the shim's whole life. */
 static __attribute__((noinline)) int
 parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_error *err)
@@ -98,7 +106,8 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
         case OPT_LOG_LEVEL:
             level = tether_log_level_parse(optarg);
             if (level < 0)
-                return tether_error_set(err, 0, "invalid --log-level %s", optarg);
+                return tether_error_set(err, 0, "invalid --log-level %s",
+                                        tether_quote(optarg, q, sizeof(q)));
             cfg->log_level = (enum tether_log_level)level;
             break;
         case OPT_MAX_MESSAGE:
@@ -106,7 +115,7 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
             n = strtoul(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || n < 1024 || n > (64ul << 20))
                 return tether_error_set(err, 0, "invalid --max-message %s (1024..67108864)",
-                                        optarg);
+                                        tether_quote(optarg, q, sizeof(q)));
             cfg->max_message = n;
             break;
         case OPT_KILL_ON_EXIT:
@@ -116,7 +125,8 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
             errno = 0;
             n = strtoul(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || n > UINT32_MAX - 1)
-                return tether_error_set(err, 0, "invalid --allow-uid %s", optarg);
+                return tether_error_set(err, 0, "invalid --allow-uid %s",
+                                        tether_quote(optarg, q, sizeof(q)));
             if (cfg->n_allow_uids == TETHER_ALLOW_UIDS_MAX)
                 return tether_error_set(err, 0, "at most %d --allow-uid", TETHER_ALLOW_UIDS_MAX);
             cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)n;
@@ -126,7 +136,7 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
             n = strtoul(optarg, &end, 10);
             if (errno != 0 || *end != '\0' || n > 3600)
                 return tether_error_set(err, 0, "invalid --runtime-timeout %s (0..3600 seconds)",
-                                        optarg);
+                                        tether_quote(optarg, q, sizeof(q)));
             cfg->runtime_timeout_ms = (unsigned)n * 1000;
             break;
         case OPT_INIT_PATH:
@@ -175,6 +185,10 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
             cfg->init_path = xasprintf("%s/tether-init", self);
         }
     }
+    if (has_control(state_dir) || (cfg->socket_path != NULL && has_control(cfg->socket_path)) ||
+        (cfg->runtime != NULL && has_control(cfg->runtime)) ||
+        (cfg->runtime_root != NULL && has_control(cfg->runtime_root)))
+        return tether_error_set(err, 0, "paths and names must not contain control characters");
     if (state_dir[0] != '/')
         return tether_error_set(err, 0, "--state-dir must be an absolute path");
     cfg->state_dir = xstrdup(state_dir);
@@ -189,6 +203,7 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
 static int mkdir_p(const char *path, mode_t mode, struct tether_error *err)
 {
     cleanup_free char *copy = xstrdup(path);
+    char q[512];
     char *p;
 
     for (p = copy + 1; *p != '\0'; p++) {
@@ -196,11 +211,11 @@ static int mkdir_p(const char *path, mode_t mode, struct tether_error *err)
             continue;
         *p = '\0';
         if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-            return tether_error_set(err, errno, "mkdir %s", copy);
+            return tether_error_set(err, errno, "mkdir %s", tether_quote(copy, q, sizeof(q)));
         *p = '/';
     }
     if (mkdir(copy, mode) < 0 && errno != EEXIST)
-        return tether_error_set(err, errno, "mkdir %s", copy);
+        return tether_error_set(err, errno, "mkdir %s", tether_quote(copy, q, sizeof(q)));
     return 0;
 }
 

@@ -101,7 +101,6 @@ void tether_process_wait(struct tether_process *p, struct tether_call *call)
 
 void tether_process_announce_exit(struct tether_process *p)
 {
-    struct tether_call *waiters = p->waiters;
     json_t *fields;
 
     tether_io_drain(&p->io);
@@ -112,6 +111,13 @@ void tether_process_announce_exit(struct tether_process *p)
     if (p->exec_id != NULL)
         json_object_set_new(fields, "exec_id", json_string(p->exec_id));
     tether_container_publish(p->ctr, "exit", fields);
+    tether_process_answer_waits(p);
+}
+
+void tether_process_answer_waits(struct tether_process *p)
+{
+    struct tether_call *waiters = p->waiters;
+
     p->waiters = NULL;
     while (waiters != NULL) {
         struct tether_call *call = waiters;

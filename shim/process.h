@@ -67,6 +67,9 @@ void tether_process_wait(struct tether_process *p, struct tether_call *call);
  * caller persists the status first where it must (exit.json for the init). */
 void tether_process_announce_exit(struct tether_process *p);
 
+/* Answers every queued wait with the exit record. */
+void tether_process_answer_waits(struct tether_process *p);
+
 /* Fails the waits of a connection that went away. */
 void tether_process_cancel(struct tether_process *p, uint64_t owner);
 

@@ -59,7 +59,9 @@ void tether_conn_close(struct tether_conn *conn)
 static void conn_update_events(struct tether_conn *conn)
 {
     struct tether_error err = {0};
-    uint32_t events = (conn->closing ? 0 : EPOLLIN) | EPOLLRDHUP;
+    /* A closing connection only waits to flush: its peer's half-close would otherwise
+     * keep reporting EPOLLRDHUP (level-triggered) with nothing left to do. */
+    uint32_t events = conn->closing ? 0 : EPOLLIN | EPOLLRDHUP;
 
     if (conn->out_len > conn->out_off)
         events |= EPOLLOUT;
@@ -103,6 +105,14 @@ static int conn_flush(struct tether_conn *conn)
     }
     conn_update_events(conn);
     return 0;
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Appends to the output buffer; the bound is the caller's business. */
@@ -151,36 +161,35 @@ static void conn_drop(struct tether_conn *conn, const char *reason)
     conn->dropped = true;
     conn->subscribed = false;
     conn->attached = false;
-    clock_gettime(CLOCK_MONOTONIC, &conn->linger_until);
-    conn->linger_until.tv_sec += TETHER_CONN_LINGER_MS / 1000;
-    if (tether_timer_arm(&srv->linger, TETHER_CONN_LINGER_MS, &err) < 0) {
+    conn->linger_until_ms = monotonic_ms() + TETHER_CONN_LINGER_MS;
+    if (!tether_timer_armed(&srv->linger) &&
+        tether_timer_arm(&srv->linger, TETHER_CONN_LINGER_MS, &err) < 0) {
         tether_conn_close(conn);
         return;
     }
     tether_conn_close_after(conn);
 }
 
-/* Closes dropped clients that still have not read their last notification. */
+/* Closes dropped clients that still have not read their last notification; the timer is
+ * armed again for the earliest deadline left. */
 static void linger_fired(struct tether_timer *timer)
 {
     struct tether_server *srv = container_of(timer, struct tether_server, linger);
     struct tether_conn *conn, *next;
     struct tether_error err = {0};
-    struct timespec now;
-    bool more = false;
+    uint64_t now = monotonic_ms(), earliest = UINT64_MAX;
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
     for (conn = srv->conns; conn != NULL; conn = next) {
         next = conn->next;
         if (!conn->dropped)
             continue;
-        if (now.tv_sec >= conn->linger_until.tv_sec)
+        if (now >= conn->linger_until_ms)
             tether_conn_close(conn);
-        else
-            more = true;
+        else if (conn->linger_until_ms < earliest)
+            earliest = conn->linger_until_ms;
     }
-    if (more)
-        tether_timer_arm(&srv->linger, TETHER_CONN_LINGER_MS, &err);
+    if (earliest != UINT64_MAX)
+        tether_timer_arm(&srv->linger, earliest - now, &err);
 }
 
 void tether_conn_send_line(struct tether_conn *conn, const char *line, size_t len)
@@ -364,6 +373,7 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     cleanup_close int fd = -1;
     cleanup_close int dir_fd = -1;
+    char q[512];
     mode_t old_mask;
     int rc;
 
@@ -398,11 +408,11 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
     rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old_mask);
     if (rc < 0)
-        return tether_error_set(err, errno, "bind %s", path);
+        return tether_error_set(err, errno, "bind %s", tether_quote(path, q, sizeof(q)));
     if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
         int saved = errno;
         unlink(path);
-        return tether_error_set(err, saved, "listen %s", path);
+        return tether_error_set(err, saved, "listen %s", tether_quote(path, q, sizeof(q)));
     }
     srv->path = xstrdup(path);
     srv->listen_src.fd = steal_fd(fd);

@@ -38,13 +38,13 @@ struct tether_conn {
     struct tether_framer in;
     char *out;
     size_t out_len, out_off, out_cap;
-    bool closing;  /* close once out is flushed */
-    bool dropped;  /* too slow: only its last notification is still sent */
-    bool mid_line; /* out_off is inside a line (part of it was sent) */
-    struct timespec linger_until;
-    bool subscribed;      /* receives events */
-    bool attached;        /* receives output notifications */
-    char *attach_exec_id; /* of this exec (NULL: the init) */
+    bool closing;             /* close once out is flushed */
+    bool dropped;             /* too slow: only its last notification is still sent */
+    bool mid_line;            /* out_off is inside a line (part of it was sent) */
+    uint64_t linger_until_ms; /* CLOCK_MONOTONIC deadline of a dropped client */
+    bool subscribed;          /* receives events */
+    bool attached;            /* receives output notifications */
+    char *attach_exec_id;     /* of this exec (NULL: the init) */
     struct tether_conn *next;
 };
 

@@ -176,13 +176,11 @@ static void restart_delete_done(struct tether_job *job, int rc, const struct tet
         answer_stops(ctr);
         return;
     }
+    ctr->last_exit = ctr->init.exit;
     tether_process_fini(&ctr->init);
     tether_process_init(&ctr->init, ctr, NULL, ctr->init.child.exited);
-    if (tether_container_spawn_create(ctr, NULL, &cerr) < 0) {
-        log_error(ctr->env.log, "restart of container %s failed: %s", ctr->env.id, cerr.msg);
-        ctr->restarting = false;
-        tether_container_transition(ctr, TETHER_CTR_EV_CREATE_FAILED);
-    }
+    if (tether_container_spawn_create(ctr, NULL, &cerr) < 0)
+        tether_supervise_restart_failed(ctr, &cerr);
 }
 
 static void restart_fire(struct tether_timer *timer)
@@ -239,6 +237,25 @@ void tether_supervise_exited(struct tether_container *ctr)
              (unsigned long long)delay);
     if (tether_timer_arm(&ctr->restart_timer, delay, &err) < 0)
         log_error(ctr->env.log, "restart: %s", err.msg);
+}
+
+void tether_supervise_restart_failed(struct tether_container *ctr, const struct tether_error *why)
+{
+    log_error(ctr->env.log, "restart %u of container %s failed: %s", ctr->restarts, ctr->env.id,
+              why->msg);
+    ctr->restarting = false;
+    ctr->user_stopped = true; /* no further attempts: the next would fail alike */
+    ctr->init.exit = ctr->last_exit;
+    ctr->init.exited = true;
+    ctr->init.exit_announced = true;
+    ctr->init.state = TETHER_PROC_STOPPED;
+    tether_container_transition(ctr, TETHER_CTR_EV_RESTART_ABORTED);
+    tether_container_publish(
+        ctr, "restart_failed",
+        json_pack("{s:i,s:s}", "attempt", (int)ctr->restarts, "error", why->msg));
+    /* Waits that came during the attempt get the exit that is still the latest. */
+    tether_process_answer_waits(&ctr->init);
+    answer_stops(ctr);
 }
 
 void tether_supervise_reset(struct tether_container *ctr)

@@ -15,6 +15,9 @@ void tether_supervise_settled(struct tether_container *ctr);
 /* A client killed the container's init: that ends restarts, as a stop does. Returns true
  * when the kill was absorbed by cancelling a pending restart (the init is not running). */
 bool tether_supervise_user_kill(struct tether_container *ctr);
+/* A restart could not create the container again: it stays stopped with the exit that
+ * asked for the restart, a `restart_failed` event says why, and restarts end. */
+void tether_supervise_restart_failed(struct tether_container *ctr, const struct tether_error *why);
 void tether_supervise_init(struct tether_container *ctr);
 void tether_supervise_fini(struct tether_container *ctr);
 
