@@ -29,9 +29,13 @@ enum tether_cgroup_version {
 };
 
 /* Where one controller of the process lives. */
+/* Longest cgroup directory kept. Container cgroup paths are a few dozen bytes; a small
+ * bound keeps the three of them on one page of the shim's memory. */
+#define TETHER_CGROUP_DIR_MAX 512
+
 struct tether_cgroup_ctl {
     enum tether_cgroup_version version;
-    char dir[PATH_MAX]; /* cgroup directory; empty when version is NONE */
+    char dir[TETHER_CGROUP_DIR_MAX]; /* cgroup directory; empty when version is NONE */
 };
 
 struct tether_cgroup {

@@ -78,7 +78,7 @@ static void signal_cb(struct tether_loop *loop, struct tether_source *src, uint3
  * MADV_DONTNEED hands them back, and the next deep call gets fresh zero pages. A shim
  * spends its life asleep, so this is what its footprint is measured at. */
 #define TRIM_STACK_WINDOW (256 * 1024)
-#define TRIM_STACK_KEEP   (8 * 1024)
+#define TRIM_STACK_KEEP   (4 * 1024)
 
 void __attribute__((noinline)) tether_memory_trim(void)
 {
