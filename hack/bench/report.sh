@@ -150,11 +150,16 @@ END {
     lm = "lifecycle of true"
     t = med(lm, "tether (protocol client)"); r = med(lm, "floor: runc run")
     st = med(lm, "runc create+start+delete")
+    # The medians decide; the minima, less touched by other load on the machine, are shown too.
+    tn = MIN[lm, "tether (protocol client)"]; rn = MIN[lm, "floor: runc run"]
+    sn = MIN[lm, "runc create+start+delete"]
     if (t != "" && r != "")
-        goal("lifecycle within 1.3x of `runc run`", sprintf("%.2fx (%s vs %s ms)", t / r, fmt(t), fmt(r)), t <= 1.3 * r)
+        goal("lifecycle within 1.3x of `runc run`", sprintf("%.2fx (medians %s vs %s ms; minima %.2fx)",
+            t / r, fmt(t), fmt(r), tn / rn), t <= 1.3 * r)
     if (t != "" && st != "")
         goal("shim adds < 2 ms beyond its runtime invocations (create+start+delete)",
-            sprintf("%+.2f ms (%s vs %s ms)", t - st, fmt(t), fmt(st)), t - st < 2)
+            sprintf("%+.2f ms (medians %s vs %s ms; minima %+.2f ms)", t - st, fmt(t), fmt(st), tn - sn),
+            t - st < 2)
     t = med("exit -> event at a client", "tether (subscribe)")
     if (t != "") goal("exit -> event at a subscribed client < 1 ms median", fmt(t) " ms", t < 1)
     t = med("exit -> exit file", "tether (exit.json)")
@@ -203,10 +208,13 @@ END {
         }
     }
     for (i = 1; i <= ng; i++) if (GV[i] == "missed") LOSS[++nl] = "goal missed: " GT[i] " (" GM[i] ")"
+    tn = MIN[lm, "tether (protocol client)"]; sn = MIN[lm, "runc create+start+delete"]
+    if (tn != "" && sn != "" && tn - sn >= 2)
+        LOSS[++nl] = sprintf("%s: by the minima, tether adds %.2f ms beyond its runtime invocations (%s vs %s ms; goal < 2 ms)", lm, tn - sn, fmt(tn), fmt(sn))
     # Why the lifecycle goal can be out of reach: the runtime invocations alone.
     r = med(lm, "floor: runc run"); st = med(lm, "runc create+start+delete")
     if (r != "" && st != "" && st > 1.3 * r)
-        LOSS[++nl] = sprintf("%s: `runc create`, `start` and `delete` as separate invocations, with no shim at all, take %s ms, %.2fx `runc run` (%s ms); a shim that drives runc that way cannot be within 1.3x of `runc run` on this machine", lm, fmt(st), st / r, fmt(r))
+        LOSS[++nl] = sprintf("%s: `runc create`, `start` and `delete` as separate invocations, with no shim at all, take %s ms, %.2fx `runc run` (%s ms) by the medians (by the minima %.2fx); by the same measure no shim that drives runc that way can be within 1.3x of `runc run` on this machine", lm, fmt(st), st / r, fmt(r), MIN[lm, "runc create+start+delete"] / MIN[lm, "floor: runc run"])
     printf "Where tether loses\n"
     if (nl == 0) printf "  nowhere in this run\n"
     for (i = 1; i <= nl; i++) printf "  %s\n", LOSS[i]
