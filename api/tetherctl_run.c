@@ -462,16 +462,21 @@ static int run_container(struct run *r)
     }
     if (interrupted(r))
         return run_abort(r, NULL);
+    /* Without a session to attach first, create and start are one runtime call. */
+    if (!attach)
+        json_object_set_new(params, "start", json_true());
     created = tether_client_call(r->s.c, "create", params, -1, NULL, &err);
     if (created == NULL)
         return run_abort(r, &err);
-    if (attach && run_attach(r, &err) < 0)
-        return run_abort(r, &err);
-    if (interrupted(r))
-        return run_abort(r, NULL);
-    started = tether_client_call(r->s.c, "start", NULL, -1, NULL, &err);
-    if (started == NULL)
-        return run_abort(r, &err);
+    if (attach) {
+        if (run_attach(r, &err) < 0)
+            return run_abort(r, &err);
+        if (interrupted(r))
+            return run_abort(r, NULL);
+        started = tether_client_call(r->s.c, "start", NULL, -1, NULL, &err);
+        if (started == NULL)
+            return run_abort(r, &err);
+    }
     r->s.output = attach;
     r->s.input = r->ctl->interactive;
     r->s.events = r->ctl->events;

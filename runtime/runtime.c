@@ -31,7 +31,7 @@ static const char *const op_names[] = {
     [TETHER_RT_CREATE] = "create", [TETHER_RT_START] = "start",     [TETHER_RT_STATE] = "state",
     [TETHER_RT_KILL] = "kill",     [TETHER_RT_DELETE] = "delete",   [TETHER_RT_EXEC] = "exec",
     [TETHER_RT_PAUSE] = "pause",   [TETHER_RT_RESUME] = "resume",   [TETHER_RT_PS] = "ps",
-    [TETHER_RT_UPDATE] = "update", [TETHER_RT_VERSION] = "version",
+    [TETHER_RT_UPDATE] = "update", [TETHER_RT_VERSION] = "version", [TETHER_RT_RUN] = "run",
 };
 
 static const char *op_name(enum tether_runtime_op op)
@@ -217,6 +217,7 @@ static int check_args(enum tether_runtime_op op, const struct tether_runtime_arg
                                  args->id != NULL ? args->id : "");
     switch (op) {
     case TETHER_RT_CREATE:
+    case TETHER_RT_RUN:
         if (check_path_arg("bundle", args->bundle, true, err) < 0 ||
             check_path_arg("pid file", args->pid_file, false, err) < 0 ||
             check_path_arg("console socket", args->console_socket, false, err) < 0)
@@ -245,7 +246,8 @@ static int check_args(enum tether_runtime_op op, const struct tether_runtime_arg
         return tether_error_setk(err, TETHER_ERR_INVALID, 0, "unknown runtime operation %d",
                                  (int)op);
     }
-    if ((op == TETHER_RT_CREATE || op == TETHER_RT_EXEC) && args->extra != NULL) {
+    if ((op == TETHER_RT_CREATE || op == TETHER_RT_RUN || op == TETHER_RT_EXEC) &&
+        args->extra != NULL) {
         for (n = 0; args->extra[n] != NULL; n++)
             if (n >= RUNTIME_EXTRA_MAX)
                 return tether_error_setk(err, TETHER_ERR_TOO_LARGE, 0,
@@ -290,6 +292,9 @@ int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runti
     argv_push(&a, op_name(op));
 
     switch (op) {
+    case TETHER_RT_RUN:
+        argv_push(&a, "--detach");
+        __attribute__((fallthrough)); /* the rest is create's */
     case TETHER_RT_CREATE:
         argv_push2(&a, "--bundle", args->bundle);
         if (args->pid_file != NULL)
@@ -524,7 +529,7 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
                          const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
                          struct tether_error *err)
 {
-    bool own_stdio = op == TETHER_RT_CREATE || op == TETHER_RT_EXEC;
+    bool own_stdio = op == TETHER_RT_CREATE || op == TETHER_RT_RUN || op == TETHER_RT_EXEC;
     cleanup_close int log_fd = -1, out_fd = -1, err_fd = -1, in_fd = -1, null_fd = -1;
     __attribute__((cleanup(argv_freep))) char **argv = NULL;
     struct child_plan plan = {0};
@@ -539,7 +544,7 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
         return -1;
     /* crun reports a missing bundle before it opens --log, on a stderr that belongs to the
      * container: check here so that both runtimes fail the same, readable way. */
-    if (op == TETHER_RT_CREATE && check_bundle(args->bundle, err) < 0)
+    if ((op == TETHER_RT_CREATE || op == TETHER_RT_RUN) && check_bundle(args->bundle, err) < 0)
         return -1;
     if (op != TETHER_RT_VERSION && (log_fd = make_memfd("tether-runtime-log", err)) < 0)
         return -1;

@@ -123,6 +123,7 @@ static json_t *pid_result(pid_t pid)
 }
 
 static void init_exited(struct tether_child *child, int status, const struct timespec *at);
+static void mark_started(struct tether_container *ctr);
 static void oom_poll(struct tether_container *ctr, bool stop);
 static void persist_retry(struct tether_timer *timer);
 static void opts_free(struct tether_create_opts *opts);
@@ -461,16 +462,30 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     oom_start(ctr);
     if (!ctr->restarting)
         tether_container_publish(ctr, "create", pid_result(pid));
-    tether_call_ok(call, pid_result(pid));
-    /* The init can only have exited already if something killed it; adopt() then reports
-     * that exit right away. */
-    tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
-    if (ctr->restarting && !ctr->user_stopped && !ctr->init.exited &&
-        tether_container_start(ctr, NULL, &perr) < 0) {
-        log_error(ctr->env.log, "restart: %s", perr.msg);
-        ctr->restarting = false;
+    if (job->cmd.op == TETHER_RT_RUN) {
+        /* create {"start":true} and restarts: the runtime's run started it already. */
+        tether_container_transition(ctr, TETHER_CTR_EV_START);
+        mark_started(ctr);
     }
+    tether_call_ok(call, pid_result(pid));
+    /* An init that already exited (it may have, once started) is reported right away by
+     * adopt(), after the events above. */
+    tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
     tether_supervise_settled(ctr);
+}
+
+/* The runtime started the container: record it and tell (a restart says so first). */
+static void mark_started(struct tether_container *ctr)
+{
+    tether_container_transition(ctr, TETHER_CTR_EV_STARTED);
+    clock_gettime(CLOCK_MONOTONIC, &ctr->started_at);
+    if (ctr->restarting) {
+        ctr->restarting = false;
+        tether_container_publish(
+            ctr, "restart",
+            json_pack("{s:i,s:i}", "attempt", (int)ctr->restarts, "pid", (int)ctr->init.pid));
+    }
+    tether_container_publish(ctr, "start", pid_result(ctr->init.pid));
 }
 
 static void seccomp_event(void *opaque, int pid, const char *syscall,
@@ -539,7 +554,9 @@ int tether_container_spawn_create(struct tether_container *ctr, struct tether_ca
     args.stdin_fd = ctr->init.io.child_fds[0];
     args.stdout_fd = ctr->init.io.child_fds[1];
     args.stderr_fd = ctr->init.io.child_fds[2];
-    if (spawn(ctr, TETHER_RT_CREATE, &args, create_done, call, err) == NULL) {
+    /* A restart, or a create that asked to start too, is one runtime `run --detach`. */
+    if (spawn(ctr, ctr->opts.start || ctr->restarting ? TETHER_RT_RUN : TETHER_RT_CREATE, &args,
+              create_done, call, err) == NULL) {
         tether_io_close(&ctr->init.io);
         tether_console_close(&ctr->init.console);
         return -1;
@@ -649,15 +666,7 @@ static void start_done(struct tether_job *job, int rc, const struct tether_error
         tether_supervise_settled(ctr);
         return;
     }
-    tether_container_transition(ctr, TETHER_CTR_EV_STARTED);
-    clock_gettime(CLOCK_MONOTONIC, &ctr->started_at);
-    if (ctr->restarting) {
-        ctr->restarting = false;
-        tether_container_publish(
-            ctr, "restart",
-            json_pack("{s:i,s:i}", "attempt", (int)ctr->restarts, "pid", (int)ctr->init.pid));
-    }
-    tether_container_publish(ctr, "start", pid_result(ctr->init.pid));
+    mark_started(ctr);
     tether_call_ok(call, pid_result(ctr->init.pid));
     tether_supervise_settled(ctr);
     announce_init_exit(ctr);

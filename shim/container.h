@@ -97,6 +97,7 @@ struct tether_create_opts {
     struct tether_process_opts proc;
     char **runtime_args; /* NULL-terminated */
     bool init;           /* run tether-init as PID 1 in front of the bundle's process */
+    bool start;          /* start it too (one runtime `run --detach`) */
     struct tether_seccomp_opts seccomp;
     struct tether_restart_policy restart;
 };

@@ -254,8 +254,9 @@ static int parse_seccomp(json_t *obj, struct tether_seccomp_opts *opts, struct t
 static int op_create(struct tether_shim *shim, json_t *params, struct tether_call *call,
                      struct tether_error *err)
 {
-    static const char *const allowed[] = {
-        "terminal", "stdin", "log", "runtime_args", "init", "restart", "seccomp_notify", NULL};
+    static const char *const allowed[] = {"terminal",       "stdin", "log",
+                                          "runtime_args",   "init",  "restart",
+                                          "seccomp_notify", "start", NULL};
     struct tether_create_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
     json_t *restart = NULL, *seccomp = NULL;
     int rc = -1;
@@ -265,6 +266,7 @@ static int op_create(struct tether_shim *shim, json_t *params, struct tether_cal
         tether_params_strings(params, "runtime_args", RUNTIME_ARGS_MAX, &opts.runtime_args, err) <
             0 ||
         tether_params_bool(params, "init", &opts.init, err) < 0 ||
+        tether_params_bool(params, "start", &opts.start, err) < 0 ||
         tether_params_object(params, "restart", &restart, err) < 0 ||
         parse_restart(restart, &opts.restart, err) < 0 ||
         tether_params_object(params, "seccomp_notify", &seccomp, err) < 0 ||

@@ -32,21 +32,22 @@ enum tether_runtime_op {
     TETHER_RT_PS,
     TETHER_RT_UPDATE,
     TETHER_RT_VERSION,
+    TETHER_RT_RUN, /* run --detach: create and start in one invocation */
 };
 
 /* Arguments of one invocation; fields an operation does not use are ignored. */
 struct tether_runtime_args {
     const char *id;             /* container id (all but VERSION) */
-    const char *bundle;         /* CREATE: bundle directory */
-    const char *pid_file;       /* CREATE, EXEC: --pid-file */
-    const char *console_socket; /* CREATE, EXEC: --console-socket, or NULL */
+    const char *bundle;         /* CREATE, RUN: bundle directory */
+    const char *pid_file;       /* CREATE, RUN, EXEC: --pid-file */
+    const char *console_socket; /* CREATE, RUN, EXEC: --console-socket, or NULL */
     const char *process_file;   /* EXEC: --process FILE (a runtime-spec Process JSON) */
     bool detach;                /* EXEC: --detach */
     int signal;                 /* KILL: signal number */
     bool all;                   /* KILL: --all */
     bool force;                 /* DELETE: --force */
-    const char *const *extra;   /* CREATE/EXEC: extra args before the id, NULL-terminated */
-    /* Standard input, output and error the runtime child gets, for CREATE and EXEC
+    const char *const *extra;   /* CREATE/RUN/EXEC: extra args before the id, NULL-terminated */
+    /* Standard input, output and error the runtime child gets, for CREATE, RUN and EXEC
      * without a terminal (runc hands its own stdio to the container). -1 means /dev/null.
      * For every other operation stdout is captured instead and stdin_fd is ignored. */
     int stdin_fd, stdout_fd, stderr_fd;

@@ -297,6 +297,12 @@ static void test_argv_every_op(void **state)
         a.bundle = "/b";
         snprintf(expect, sizeof(expect), "/usr/bin/%s create --bundle /b c1", n);
         expect_argv(&f.rt, TETHER_RT_CREATE, &a, NULL, expect);
+        /* run --detach: create and start in one invocation, create's options after it. */
+        a.pid_file = "/s/c1.pid";
+        snprintf(expect, sizeof(expect),
+                 "/usr/bin/%s run --detach --bundle /b --pid-file /s/c1.pid c1", n);
+        expect_argv(&f.rt, TETHER_RT_RUN, &a, NULL, expect);
+        a.pid_file = NULL;
 
         snprintf(expect, sizeof(expect), "/usr/bin/%s start c1", n);
         expect_argv(&f.rt, TETHER_RT_START, &a, NULL, expect);
