@@ -113,37 +113,42 @@ static int remaining_ms(uint64_t deadline)
     return (int)((deadline - now) / 1000000u) + 1;
 }
 
-/* Runs check(path) after every directory event until it holds or the deadline passes. */
-static bool wait_dir_until(const char *path, int timeout_ms, bool (*check)(const char *))
+int bench_watcher_open(void)
+{
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+    if (fd < 0)
+        bench_die("inotify_init1: %s", strerror(errno));
+    return fd;
+}
+
+/* Runs check(path) after every event in path's directory until it holds or the deadline
+ * passes. */
+static bool wait_dir_until(int watcher, const char *path, int timeout_ms,
+                           bool (*check)(const char *))
 {
     char dir[4096];
     uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    int fd;
-    bool ok = false;
 
+    if (check(path))
+        return true;
     snprintf(dir, sizeof(dir), "%s", path);
-    fd = inotify_init1(IN_CLOEXEC);
-    if (fd < 0)
-        bench_die("inotify_init1: %s", strerror(errno));
-    if (inotify_add_watch(fd, dirname(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+    if (inotify_add_watch(watcher, dirname(dir), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
         bench_die("inotify_add_watch %s: %s", dir, strerror(errno));
     for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        char ev[4096];
+        struct pollfd p = {.fd = watcher, .events = POLLIN};
+        char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
         int ms;
 
-        if (check(path)) {
-            ok = true;
-            break;
-        }
+        /* Events of other directories watched earlier only cause a needless check. */
+        while (read(watcher, ev, sizeof(ev)) > 0)
+            ;
+        if (check(path))
+            return true;
         ms = remaining_ms(deadline);
-        if (ms == 0 || poll(&p, 1, ms) <= 0)
-            break;
-        if (read(fd, ev, sizeof(ev)) < 0 && errno != EINTR)
-            bench_die("read inotify: %s", strerror(errno));
+        if (ms == 0 || (poll(&p, 1, ms) < 0 && errno != EINTR))
+            return false;
     }
-    close(fd);
-    return ok;
 }
 
 static bool file_exists(const char *path)
@@ -151,9 +156,9 @@ static bool file_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-bool bench_wait_file(const char *path, int timeout_ms)
+bool bench_wait_file(int watcher, const char *path, int timeout_ms)
 {
-    return wait_dir_until(path, timeout_ms, file_exists);
+    return wait_dir_until(watcher, path, timeout_ms, file_exists);
 }
 
 char *bench_read_small(const char *path)
@@ -187,9 +192,9 @@ static bool pidfile_ready(const char *path)
     return pidfile_value(path) > 0;
 }
 
-pid_t bench_wait_pidfile(const char *path, int timeout_ms)
+pid_t bench_wait_pidfile(int watcher, const char *path, int timeout_ms)
 {
-    if (!wait_dir_until(path, timeout_ms, pidfile_ready))
+    if (!wait_dir_until(watcher, path, timeout_ms, pidfile_ready))
         bench_die("no pid in %s after %d ms", path, timeout_ms);
     return pidfile_value(path);
 }

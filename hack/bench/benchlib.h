@@ -40,12 +40,18 @@ void bench_wait_ok(pid_t pid, const char *what);
 /* Runs argv with stdio on /dev/null and checks for exit status 0. */
 void bench_run_ok(char *const argv[]);
 
-/* Waits (inotify on the parent directory, no polling) until path exists. Returns false on
- * timeout. */
-bool bench_wait_file(const char *path, int timeout_ms);
+/* One inotify instance for a program's waits on files. Closing an inotify instance waits
+ * for an SRCU grace period in the kernel, often 10-20 ms: a timed section must never create
+ * and close one, so a program opens its watcher before the clock starts and closes it after
+ * the clock stopped. */
+int bench_watcher_open(void);
+
+/* Waits until path exists: at once when it does, else on inotify events of its parent
+ * directory (the watch stays; it goes away with the directory). Returns false on timeout. */
+bool bench_wait_file(int watcher, const char *path, int timeout_ms);
 
 /* Waits for a pid file to exist and hold a pid > 0, and returns that pid. */
-pid_t bench_wait_pidfile(const char *path, int timeout_ms);
+pid_t bench_wait_pidfile(int watcher, const char *path, int timeout_ms);
 
 /* Reads a small file whole (NUL-terminated, NULL when missing). */
 char *bench_read_small(const char *path);

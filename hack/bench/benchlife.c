@@ -45,6 +45,7 @@ static uint64_t life_runc_steps(const char *runtime, const char *root, const cha
                            (char *)bundle,  "--pid-file", (char *)pidfile, (char *)id, NULL};
     char *start_argv[] = {(char *)runtime, "--root", (char *)root, "start", (char *)id, NULL};
     char *delete_argv[] = {(char *)runtime, "--root", (char *)root, "delete", (char *)id, NULL};
+    int watcher = bench_watcher_open();
     uint64_t t0 = bench_now_ns();
     pid_t init;
     int status;
@@ -57,12 +58,13 @@ static uint64_t life_runc_steps(const char *runtime, const char *root, const cha
     bench_wait_ok(bench_spawn(create_argv, -1, out[1], out[1]), "runtime create");
     close(out[1]);
     /* The init was re-parented to this subreaper when `create` exited. */
-    init = bench_wait_pidfile(pidfile, PIDFILE_TIMEOUT_MS);
+    init = bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
     bench_run_ok(start_argv);
     status = bench_wait(init);
     bench_run_ok(delete_argv);
     t0 = bench_now_ns() - t0;
     close(out[0]);
+    close(watcher);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         bench_die("container ended with wait status 0x%x", status);
     return t0;
@@ -81,6 +83,7 @@ static uint64_t life_conmon(const char *runtime, const char *root, const char *b
     char exit_file[8192], root_arg[4200];
     char *exit_text;
     pid_t conmon;
+    int watcher;
     uint64_t t0;
 
     snprintf(pidfile, sizeof(pidfile), "%s/pid", work);
@@ -123,17 +126,19 @@ static uint64_t life_conmon(const char *runtime, const char *root, const char *b
     char *start_argv[] = {(char *)runtime, "--root", (char *)root, "start", (char *)id, NULL};
     char *delete_argv[] = {(char *)runtime, "--root", (char *)root, "delete", (char *)id, NULL};
 
+    watcher = bench_watcher_open();
     t0 = bench_now_ns();
     /* conmon's parent returns once the monitor has forked, before the container exists. */
     bench_wait_ok(bench_spawn(conmon_argv, -1, -1, 2), "conmon");
-    conmon = bench_wait_pidfile(conmon_pidfile, PIDFILE_TIMEOUT_MS);
-    bench_wait_pidfile(pidfile, PIDFILE_TIMEOUT_MS);
+    conmon = bench_wait_pidfile(watcher, conmon_pidfile, PIDFILE_TIMEOUT_MS);
+    bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
     bench_run_ok(start_argv);
-    if (!bench_wait_file(exit_file, EXIT_TIMEOUT_MS))
+    if (!bench_wait_file(watcher, exit_file, EXIT_TIMEOUT_MS))
         bench_die("conmon wrote no exit file %s", exit_file);
     bench_run_ok(delete_argv);
     bench_wait_ok(conmon, "conmon monitor");
     t0 = bench_now_ns() - t0;
+    close(watcher);
 
     exit_text = bench_read_small(exit_file);
     if (exit_text == NULL || atoi(exit_text) != 0)

@@ -88,6 +88,7 @@ static void run_conmon(const char *runtime, const char *root, const char *bundle
     char exit_file[8192], root_arg[4200];
     char *exit_text;
     pid_t conmon;
+    int watcher;
     uint64_t t0;
 
     snprintf(pidfile, sizeof(pidfile), "%s/pid", work);
@@ -131,14 +132,16 @@ static void run_conmon(const char *runtime, const char *root, const char *bundle
     char *start_argv[] = {(char *)runtime, "--root", (char *)root, "start", (char *)id, NULL};
     char *delete_argv[] = {(char *)runtime, "--root", (char *)root, "delete", (char *)id, NULL};
 
+    watcher = bench_watcher_open();
     t0 = bench_now_ns();
     bench_wait_ok(bench_spawn(conmon_argv, -1, -1, 2), "conmon");
-    conmon = bench_wait_pidfile(conmon_pidfile, PIDFILE_TIMEOUT_MS);
-    bench_wait_pidfile(pidfile, PIDFILE_TIMEOUT_MS);
+    conmon = bench_wait_pidfile(watcher, conmon_pidfile, PIDFILE_TIMEOUT_MS);
+    bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
     bench_run_ok(start_argv);
     /* conmon leaves once the container is gone and its output drained and synced. */
     check_status(watch_consumer(conmon, r), "conmon");
     r->ns = bench_now_ns() - t0;
+    close(watcher);
     bench_run_ok(delete_argv);
 
     exit_text = bench_read_small(exit_file);
