@@ -205,6 +205,9 @@ END {
             if ((hi && MED[m, s] > MED[m, rf]) || (!hi && MED[m, s] < MED[m, rf]))
                 LOSS[++nl] = sprintf("%s: %s %s %s vs %s %s %s", m, rf, fmt(MED[m, rf]), UNIT[m],
                     s, fmt(MED[m, s]), UNIT[m])
+            else if (UNIT[m] != "count" && MED[m, rf] != 0 && MED[m, s] / MED[m, rf] < 1.05 && MED[m, s] / MED[m, rf] > 0.95)
+                LOSS[++nl] = sprintf("%s: a tie, %s %s %s vs %s %s %s (medians within 5%%)", m, rf,
+                    fmt(MED[m, rf]), UNIT[m], s, fmt(MED[m, s]), UNIT[m])
         }
     }
     for (i = 1; i <= ng; i++) if (GV[i] == "missed") LOSS[++nl] = "goal missed: " GT[i] " (" GM[i] ")"
@@ -253,7 +256,9 @@ END {
     print "" > md
     print "## Where tether loses" > md
     print "" > md
-    if (nl == 0) print "Nowhere in this run: no peer has a better median on any metric, and every goal is met." > md
+    if (nl == 0) print "Nowhere in this run: no peer has a better or equal median on any metric, and every goal is met." > md
+    else print "Every metric where a peer has a better median or one within 5% of tether'"'"'s, every goal missed, and what explains them:" > md
+    if (nl > 0) print "" > md
     for (i = 1; i <= nl; i++) print "- " LOSS[i] > md
     print "" > md
     print "## Results" > md
