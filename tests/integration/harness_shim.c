@@ -359,3 +359,30 @@ void th_fixture_start(struct th_fixture *f, const char *const argv[],
     th_shim_unique_id("it-shim", f->id, sizeof(f->id));
     th_shim_launch(&f->shim, &f->env, f->runtime, f->id, f->bundle);
 }
+
+void th_send_raw(struct tether_client *c, const void *data, size_t len)
+{
+    struct tether_error err = {0};
+
+    if (tether_client_send_raw(c, data, len, &err) < 0)
+        fail_msg("send: %s", err.msg);
+}
+
+void th_assert_error(const json_t *msg, int code, long long id)
+{
+    json_t *error = json_object_get(msg, "error");
+    json_t *jid = json_object_get(msg, "id");
+
+    assert_string_equal(th_str(msg, "jsonrpc"), "2.0");
+    assert_non_null(error);
+    assert_null(json_object_get(msg, "result"));
+    if (th_int(error, "code") != code)
+        fail_msg("error %lld (%s), want %d", th_int(error, "code"), th_str(error, "message"), code);
+    assert_true(strlen(th_str(error, "message")) > 0);
+    if (id == TH_ID_NULL) {
+        assert_non_null(jid);
+        assert_true(json_is_null(jid));
+    } else {
+        assert_int_equal(th_int(msg, "id"), id);
+    }
+}

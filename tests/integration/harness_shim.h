@@ -72,6 +72,15 @@ json_t *th_wait_event(struct tether_client *c, const char *topic);
  * everything the shim queued before it has arrived. */
 void th_assert_no_notification(struct tether_client *c);
 
+/* Sends bytes as they are (malformed input); fails the test if the send fails. */
+void th_send_raw(struct tether_client *c, const void *data, size_t len);
+
+/* An "id" that must be JSON null in th_assert_error. */
+#define TH_ID_NULL (-1)
+/* Asserts msg is a JSON-RPC error response with this code, a message, and this id
+ * (TH_ID_NULL for null). */
+void th_assert_error(const json_t *msg, int code, long long id);
+
 /* The usual test fixture: a workspace, a bundle and one shim for it, for one runtime. */
 struct th_fixture {
     const char *runtime; /* "runc" or "crun" */

@@ -28,45 +28,16 @@
 
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 
-#define ID_NULL (-1) /* the error must carry "id": null */
-
-static void send_raw(struct tether_client *c, const void *data, size_t len)
-{
-    struct tether_error err = {0};
-
-    if (tether_client_send_raw(c, data, len, &err) < 0)
-        fail_msg("send: %s", err.msg);
-}
-
-/* Asserts that msg is an error response with this code and id (ID_NULL for null). */
-static void assert_error(const json_t *msg, int code, long long id)
-{
-    json_t *error = json_object_get(msg, "error");
-    json_t *jid = json_object_get(msg, "id");
-
-    assert_string_equal(th_str(msg, "jsonrpc"), "2.0");
-    assert_non_null(error);
-    assert_null(json_object_get(msg, "result"));
-    if (th_int(error, "code") != code)
-        fail_msg("error %lld (%s), want %d", th_int(error, "code"), th_str(error, "message"), code);
-    if (id == ID_NULL) {
-        assert_non_null(jid);
-        assert_true(json_is_null(jid));
-    } else {
-        assert_int_equal(th_int(msg, "id"), id);
-    }
-}
-
 /* Sends len bytes and a newline, and checks the one answer it gets. */
 static void raw_expect_n(struct tether_client *c, const char *line, size_t len, int code,
                          long long id)
 {
     json_auto_t *msg = NULL;
 
-    send_raw(c, line, len);
-    send_raw(c, "\n", 1);
+    th_send_raw(c, line, len);
+    th_send_raw(c, "\n", 1);
     msg = th_read_message(c);
-    assert_error(msg, code, id);
+    th_assert_error(msg, code, id);
 }
 
 static void raw_expect(struct tether_client *c, const char *line, int code, long long id)
@@ -94,28 +65,28 @@ static void test_malformed_json(void **state)
 
     /* Invalid UTF-8: in a string, outside strings, overlong, a lone surrogate. */
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"st\xff\xfe\"}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xc0\xaf\"}", TETHER_RPC_PARSE_ERROR,
-               ID_NULL);
-    raw_expect(c, "\x80\x81{}", TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TH_ID_NULL);
+    raw_expect(c, "\x80\x81{}", TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\\udc00\"}", TETHER_RPC_PARSE_ERROR,
-               ID_NULL);
+               TH_ID_NULL);
 
     /* NUL bytes: raw, and escaped where they would cut a C string short. */
     RAW_EXPECT_LIT(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sta\0te\"}",
-                   TETHER_RPC_PARSE_ERROR, ID_NULL);
-    RAW_EXPECT_LIT(c, "\0\0\0\0", TETHER_RPC_PARSE_ERROR, ID_NULL);
+                   TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
+    RAW_EXPECT_LIT(c, "\0\0\0\0", TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"state\\u0000shutdown\"}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c,
                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"create\",\"params\":{\"log\":{\"path\":"
                "\"/tmp/a\\u0000b\"}}}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
 
     /* 100,000 '[': too deep to parse, and nothing breaks. Then 100,000 levels of objects
      * inside params, closed properly. */
     memset(deep, '[', NESTING);
-    raw_expect_n(c, deep, NESTING, TETHER_RPC_PARSE_ERROR, ID_NULL);
+    raw_expect_n(c, deep, NESTING, TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     n = (size_t)snprintf(deep, 128,
                          "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"state\",\"params\":");
     for (i = 0; i < NESTING / 10; i++, n += 5)
@@ -123,18 +94,18 @@ static void test_malformed_json(void **state)
     deep[n++] = '1';
     memset(deep + n, '}', NESTING / 10 + 1);
     n += NESTING / 10 + 1;
-    raw_expect_n(c, deep, n, TETHER_RPC_PARSE_ERROR, ID_NULL);
+    raw_expect_n(c, deep, n, TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
 
     /* Numbers past every bound. */
     raw_expect(c,
                "{\"jsonrpc\":\"2.0\",\"id\":123456789012345678901234567890,\"method\":\"state\"}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1e99999,\"method\":\"state\"}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c,
                "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"subscribe\",\"params\":{\"since\":"
                "-99999999999999999999999}}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c,
                "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resize\",\"params\":{\"width\":"
                "9223372036854775807,\"height\":1}}",
@@ -149,27 +120,27 @@ static void test_malformed_json(void **state)
 
     /* Duplicate keys: which one would count? Neither. */
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"state\",\"method\":\"create\"}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c,
                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"create\",\"params\":{\"init\":false,"
                "\"init\":true}}",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
 
     /* Batches are not supported, and none of their requests runs. */
     raw_expect(c,
                "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"create\"},"
                "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"start\"}]",
-               TETHER_RPC_INVALID_REQUEST, ID_NULL);
-    raw_expect(c, "[]", TETHER_RPC_INVALID_REQUEST, ID_NULL);
-    raw_expect(c, "\"create\"", TETHER_RPC_INVALID_REQUEST, ID_NULL);
-    raw_expect(c, "null", TETHER_RPC_INVALID_REQUEST, ID_NULL);
+               TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
+    raw_expect(c, "[]", TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
+    raw_expect(c, "\"create\"", TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
+    raw_expect(c, "null", TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
 
     /* Wrong types of the envelope itself. */
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":[\"create\"]}",
                TETHER_RPC_INVALID_REQUEST, 6);
     raw_expect(c, "{\"jsonrpc\":2,\"id\":7,\"method\":\"create\"}", TETHER_RPC_INVALID_REQUEST, 7);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"create\"}",
-               TETHER_RPC_INVALID_REQUEST, ID_NULL);
+               TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"create\",\"params\":[true]}",
                TETHER_RPC_INVALID_PARAMS, 8);
 
@@ -382,7 +353,7 @@ static void test_ten_mib_without_newline(void **state)
     assert_int_equal(tether_client_send_raw(big, blob, NO_NEWLINE, &err), -1);
     assert_int_equal(err.kind, TETHER_ERR_NOT_FOUND);
     msg = th_read_message(big);
-    assert_error(msg, TETHER_RPC_TOO_LARGE, ID_NULL);
+    th_assert_error(msg, TETHER_RPC_TOO_LARGE, TH_ID_NULL);
     json_decref(msg);
     msg = tether_client_read_message(big, TH_CALL_MS, &err);
     assert_null(msg);
@@ -411,7 +382,7 @@ static json_t *dribble(struct tether_client *c, const char *line)
 
     for (i = 0; i < len; i++) {
         struct pollfd pfd = {.fd = tether_client_fd(c), .events = POLLIN};
-        send_raw(c, line + i, 1);
+        th_send_raw(c, line + i, 1);
         sleep_ms(1);
         if (i + 1 < len && poll(&pfd, 1, 0) != 0)
             fail_msg("the shim answered after %zu of %zu bytes", i + 1, len);
@@ -428,7 +399,7 @@ static void test_one_byte_writes(void **state)
     th_fixture_start(f, argv_sleep, NULL, NULL);
     c = th_shim_connect(&f->shim);
     resp = dribble(c, "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"state\"}\n");
-    assert_error(resp, TETHER_RPC_NOT_FOUND, 41);
+    th_assert_error(resp, TETHER_RPC_NOT_FOUND, 41);
     /* A request that does something, and its params, byte by byte. */
     resp2 = dribble(c, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"create\","
                        "\"params\":{\"terminal\":false,\"runtime_args\":[]}}\n");
@@ -452,7 +423,7 @@ static void test_silent_clients(void **state)
     for (i = 0; i < TETHER_ARRAY_SIZE(silent); i++)
         silent[i] = th_shim_connect(&f->shim);
     halfway = th_shim_connect(&f->shim);
-    send_raw(halfway, half, sizeof(half) - 1);
+    th_send_raw(halfway, half, sizeof(half) - 1);
 
     c = th_shim_connect(&f->shim);
     json_decref(th_call_ok(c, "create", NULL));
@@ -468,10 +439,10 @@ static void test_silent_clients(void **state)
         assert_int_equal(poll(&pfd, 1, 0), 0);
     }
     /* The half-sent request is finished late and answered. */
-    send_raw(halfway, "te\"}\n", 5);
+    th_send_raw(halfway, "te\"}\n", 5);
     json_decref(res);
     res = th_read_message(halfway);
-    assert_error(res, TETHER_RPC_NOT_FOUND, 1);
+    th_assert_error(res, TETHER_RPC_NOT_FOUND, 1);
     json_decref(th_call_ok(silent[0], "version", NULL));
     for (i = 0; i < TETHER_ARRAY_SIZE(silent); i++)
         tether_client_close(silent[i]);

@@ -24,45 +24,15 @@
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 static const char *const argv_missing[] = {"no-such-program-here", NULL};
 
-#define ID_NULL (-1) /* the error must carry "id": null */
-
-static void send_raw(struct tether_client *c, const char *data, size_t len)
-{
-    struct tether_error err = {0};
-
-    if (tether_client_send_raw(c, data, len, &err) < 0)
-        fail_msg("send: %s", err.msg);
-}
-
-/* Asserts that msg is an error response with this code and id (ID_NULL for null). */
-static void assert_error(const json_t *msg, int code, long long id)
-{
-    json_t *error = json_object_get(msg, "error");
-    json_t *jid = json_object_get(msg, "id");
-
-    assert_string_equal(th_str(msg, "jsonrpc"), "2.0");
-    assert_non_null(error);
-    assert_null(json_object_get(msg, "result"));
-    if (th_int(error, "code") != code)
-        fail_msg("error %lld (%s), want %d", th_int(error, "code"), th_str(error, "message"), code);
-    assert_true(strlen(th_str(error, "message")) > 0);
-    if (id == ID_NULL) {
-        assert_non_null(jid);
-        assert_true(json_is_null(jid));
-    } else {
-        assert_int_equal(th_int(msg, "id"), id);
-    }
-}
-
 /* Sends one raw line (newline added) and checks the single answer it gets. */
 static void raw_expect(struct tether_client *c, const char *line, int code, long long id)
 {
     cleanup_free char *text = xasprintf("%s\n", line);
     json_auto_t *msg = NULL;
 
-    send_raw(c, text, strlen(text));
+    th_send_raw(c, text, strlen(text));
     msg = th_read_message(c);
-    assert_error(msg, code, id);
+    th_assert_error(msg, code, id);
 }
 
 /* The connection still works: a state call is answered (no container: not found). */
@@ -78,11 +48,11 @@ static void test_parse_error(void **state)
 
     th_fixture_start(f, argv_sleep, NULL, NULL);
     c = th_shim_connect(&f->shim);
-    raw_expect(c, "this is not json", TETHER_RPC_PARSE_ERROR, ID_NULL);
-    raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", TETHER_RPC_PARSE_ERROR, ID_NULL);
-    raw_expect(c, "\x01\x02\xff\xfe", TETHER_RPC_PARSE_ERROR, ID_NULL);
+    raw_expect(c, "this is not json", TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
+    raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":", TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
+    raw_expect(c, "\x01\x02\xff\xfe", TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"state\"} trailing",
-               TETHER_RPC_PARSE_ERROR, ID_NULL);
+               TETHER_RPC_PARSE_ERROR, TH_ID_NULL);
     still_serving(c);
     tether_client_close(c);
 }
@@ -98,8 +68,8 @@ static void test_invalid_request(void **state)
     raw_expect(c, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":5}", TETHER_RPC_INVALID_REQUEST, 8);
     raw_expect(c, "{\"jsonrpc\":\"1.0\",\"id\":9,\"method\":\"state\"}", TETHER_RPC_INVALID_REQUEST,
                9);
-    raw_expect(c, "[1,2]", TETHER_RPC_INVALID_REQUEST, ID_NULL);
-    raw_expect(c, "42", TETHER_RPC_INVALID_REQUEST, ID_NULL);
+    raw_expect(c, "[1,2]", TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
+    raw_expect(c, "42", TETHER_RPC_INVALID_REQUEST, TH_ID_NULL);
     still_serving(c);
     tether_client_close(c);
 }
@@ -118,7 +88,7 @@ static void test_unknown_method(void **state)
     assert_non_null(strstr(msg, "explode"));
     th_call_fail(c, "Create", NULL, TETHER_RPC_METHOD_NOT_FOUND, NULL, 0);
     /* A string id comes back as it was sent. */
-    send_raw(c, string_id, sizeof(string_id) - 1);
+    th_send_raw(c, string_id, sizeof(string_id) - 1);
     resp = th_read_message(c);
     assert_string_equal(th_str(resp, "id"), "abc");
     assert_int_equal(th_int(json_object_get(resp, "error"), "code"), TETHER_RPC_METHOD_NOT_FOUND);
@@ -208,12 +178,12 @@ static void test_notification_unanswered(void **state)
 
     th_fixture_start(f, argv_sleep, NULL, NULL);
     c = th_shim_connect(&f->shim);
-    send_raw(c, notes, sizeof(notes) - 1);
+    th_send_raw(c, notes, sizeof(notes) - 1);
     id = tether_client_send(c, "state", NULL, &err);
     assert_true(id > 0);
     /* The first thing to come back is the answer to the request with an id. */
     msg = th_read_message(c);
-    assert_error(msg, TETHER_RPC_NOT_FOUND, id);
+    th_assert_error(msg, TETHER_RPC_NOT_FOUND, id);
     tether_client_close(c);
 }
 
@@ -267,7 +237,7 @@ static void test_oversized_line(void **state)
     /* The shim may close before it has read everything: the send can fail half-way. */
     tether_client_send_raw(big, line, BIG_LINE + 1, &err);
     msg = th_read_message(big);
-    assert_error(msg, TETHER_RPC_TOO_LARGE, ID_NULL);
+    th_assert_error(msg, TETHER_RPC_TOO_LARGE, TH_ID_NULL);
     json_decref(msg);
     /* ... and then that connection is closed. */
     msg = tether_client_read_message(big, TH_CALL_MS, &err);
@@ -307,16 +277,16 @@ static void test_max_message_option(void **state)
     snprintf(line, 8192,
              "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"state\",\"params\":{\"p\":\"%0*d\"}}\n",
              1900, 0);
-    send_raw(c, line, strlen(line));
+    th_send_raw(c, line, strlen(line));
     msg = th_read_message(c);
-    assert_error(msg, TETHER_RPC_INVALID_PARAMS, 1);
+    th_assert_error(msg, TETHER_RPC_INVALID_PARAMS, 1);
     json_decref(msg);
     /* 6000 bytes: over it. */
     memset(line, 'y', 6000);
     line[6000] = '\n';
-    send_raw(c, line, 6001);
+    th_send_raw(c, line, 6001);
     msg = th_read_message(c);
-    assert_error(msg, TETHER_RPC_TOO_LARGE, ID_NULL);
+    th_assert_error(msg, TETHER_RPC_TOO_LARGE, TH_ID_NULL);
     json_decref(msg);
     msg = tether_client_read_message(c, TH_CALL_MS, &err);
     assert_null(msg);
@@ -341,9 +311,9 @@ static void test_large_line_under_limit(void **state)
     pad[LARGE_LINE] = '\0';
     line = xasprintf(
         "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"state\",\"params\":{\"pad\":\"%s\"}}\n", pad);
-    send_raw(c, line, strlen(line));
+    th_send_raw(c, line, strlen(line));
     msg = th_read_message(c);
-    assert_error(msg, TETHER_RPC_INVALID_PARAMS, 11);
+    th_assert_error(msg, TETHER_RPC_INVALID_PARAMS, 11);
     still_serving(c);
     tether_client_close(c);
 }
@@ -361,7 +331,7 @@ static void test_client_closes_mid_request(void **state)
     ctl = th_shim_connect(&f->shim);
     for (i = 0; i < 3; i++) {
         c = th_shim_connect(&f->shim);
-        send_raw(c, half, sizeof(half) - 1);
+        th_send_raw(c, half, sizeof(half) - 1);
         tether_client_close(c);
     }
     still_serving(ctl);
@@ -374,7 +344,7 @@ static void test_client_closes_mid_request(void **state)
     assert_true(tether_client_send(c, "wait", NULL, &err) > 0);
     assert_true(tether_client_send(c, "version", NULL, &err) > 0);
     assert_true(tether_client_send(c, "pids", NULL, &err) > 0);
-    send_raw(c, half, sizeof(half) - 1);
+    th_send_raw(c, half, sizeof(half) - 1);
     tether_client_close(c);
 
     st = th_call_ok(ctl, "state", NULL);
@@ -404,7 +374,7 @@ static void test_many_clients(void **state)
     }
     for (i = MANY_CLIENT - 1; i >= 0; i--) {
         json_auto_t *resp = th_response(c[i], ids[i]);
-        assert_error(resp, TETHER_RPC_NOT_FOUND, ids[i]);
+        th_assert_error(resp, TETHER_RPC_NOT_FOUND, ids[i]);
         tether_client_close(c[i]);
     }
 }
