@@ -386,3 +386,14 @@ void th_assert_error(const json_t *msg, int code, long long id)
         assert_int_equal(th_int(msg, "id"), id);
     }
 }
+
+json_t *th_process_of(const char *const argv[])
+{
+    json_t *args = json_array();
+    size_t i;
+
+    for (i = 0; argv[i] != NULL; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    return json_pack("{s:o,s:[s],s:s,s:{s:i,s:i}}", "args", args, "env", "PATH=/bin", "cwd", "/",
+                     "user", "uid", 0, "gid", 0);
+}

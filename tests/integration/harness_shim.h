@@ -72,6 +72,10 @@ json_t *th_wait_event(struct tether_client *c, const char *topic);
  * everything the shim queued before it has arrived. */
 void th_assert_no_notification(struct tether_client *c);
 
+/* A runtime-spec Process object running argv as root in "/" with PATH=/bin (the busybox
+ * rootfs has its applets there; an exec does not inherit the init's environment). */
+json_t *th_process_of(const char *const argv[]);
+
 /* Sends bytes as they are (malformed input); fails the test if the send fails. */
 void th_send_raw(struct tether_client *c, const void *data, size_t len);
 

@@ -18,22 +18,9 @@
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 static const char *const argv_true[] = {"true", NULL};
 
-/* A runtime-spec Process object running argv; the busybox rootfs has its applets in /bin
- * and an exec does not inherit the init's environment. */
-static json_t *process_of(const char *const argv[])
-{
-    json_t *args = json_array();
-    size_t i;
-
-    for (i = 0; argv[i] != NULL; i++)
-        json_array_append_new(args, json_string(argv[i]));
-    return json_pack("{s:o,s:[s],s:s,s:{s:i,s:i}}", "args", args, "env", "PATH=/bin", "cwd", "/",
-                     "user", "uid", 0, "gid", 0);
-}
-
 static json_t *exec_params(const char *exec_id, const char *const argv[])
 {
-    return json_pack("{s:s,s:o}", "exec_id", exec_id, "process", process_of(argv));
+    return json_pack("{s:s,s:o}", "exec_id", exec_id, "process", th_process_of(argv));
 }
 
 /* exec that must succeed; returns the exec's pid. */

@@ -20,17 +20,6 @@
 
 static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 
-static json_t *process_of(const char *const argv[])
-{
-    json_t *args = json_array();
-    size_t i;
-
-    for (i = 0; argv[i] != NULL; i++)
-        json_array_append_new(args, json_string(argv[i]));
-    return json_pack("{s:o,s:[s],s:s,s:{s:i,s:i}}", "args", args, "env", "PATH=/bin", "cwd", "/",
-                     "user", "uid", 0, "gid", 0);
-}
-
 static int64_t send_ok(struct tether_client *c, const char *method, json_t *params)
 {
     struct tether_error err = {0};
@@ -90,7 +79,7 @@ static void test_fifty_at_once(void **state)
         snprintf(code, sizeof(code), "exit %d", recs[i].want);
         ids[i] = send_ok(c, "exec",
                          json_pack("{s:s,s:o}", "exec_id", recs[i].id, "process",
-                                   process_of(i % 2 == 0 ? argv_true : argv_code)));
+                                   th_process_of(i % 2 == 0 ? argv_true : argv_code)));
     }
     for (i = 0; i < EXECS; i++) {
         json_auto_t *resp = th_response(c, ids[i]);
@@ -239,8 +228,8 @@ static void test_terminal_resize(void **state)
     log_path = xasprintf("%s/exec-tty.log", f->env.dir);
     json_decref(th_call_ok(c, "exec",
                            json_pack("{s:s,s:o,s:b,s:b,s:{s:s}}", "exec_id", "tty", "process",
-                                     process_of(argv_tty), "terminal", 1, "stdin", 1, "log", "path",
-                                     log_path)));
+                                     th_process_of(argv_tty), "terminal", 1, "stdin", 1, "log",
+                                     "path", log_path)));
     att = th_shim_connect(&f->shim);
     json_decref(th_call_ok(att, "attach", json_pack("{s:s}", "exec_id", "tty")));
     json_decref(th_call_ok(
@@ -262,7 +251,8 @@ static void test_terminal_resize(void **state)
 
     /* resize needs a terminal: an exec on pipes refuses it. */
     json_decref(th_call_ok(
-        c, "exec", json_pack("{s:s,s:o}", "exec_id", "plain", "process", process_of(argv_plain))));
+        c, "exec",
+        json_pack("{s:s,s:o}", "exec_id", "plain", "process", th_process_of(argv_plain))));
     th_call_fail(c, "resize",
                  json_pack("{s:s,s:i,s:i}", "exec_id", "plain", "width", 80, "height", 24),
                  TETHER_RPC_INVALID_STATE, NULL, 0);
@@ -287,9 +277,9 @@ static void test_stdin_pipe(void **state)
     c = th_shim_connect(&f->shim);
     json_decref(th_call_ok(c, "create", NULL));
     json_decref(th_call_ok(c, "start", NULL));
-    json_decref(th_call_ok(
-        c, "exec",
-        json_pack("{s:s,s:o,s:b}", "exec_id", "cat", "process", process_of(argv_cat), "stdin", 1)));
+    json_decref(th_call_ok(c, "exec",
+                           json_pack("{s:s,s:o,s:b}", "exec_id", "cat", "process",
+                                     th_process_of(argv_cat), "stdin", 1)));
     att = th_shim_connect(&f->shim);
     json_decref(th_call_ok(att, "attach", json_pack("{s:s}", "exec_id", "cat")));
     send_input(c, "cat", "hello through stdin\n");

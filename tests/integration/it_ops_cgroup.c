@@ -33,24 +33,13 @@ static const char *const argv_spin[] = {"sh", "-c", "while :; do :; done", NULL}
 static const char *const argv_hog[] = {"sh", "-c", "x=0123456789abcdef; while :; do x=$x$x; done",
                                        NULL};
 
-static json_t *process_of(const char *const argv[])
-{
-    json_t *args = json_array();
-    size_t i;
-
-    for (i = 0; argv[i] != NULL; i++)
-        json_array_append_new(args, json_string(argv[i]));
-    return json_pack("{s:o,s:[s],s:s,s:{s:i,s:i}}", "args", args, "env", "PATH=/bin", "cwd", "/",
-                     "user", "uid", 0, "gid", 0);
-}
-
 /* Runs argv in the container as exec exec_id and returns its exit status. */
 static long long exec_run(struct tether_client *c, const char *exec_id, const char *const argv[])
 {
     json_auto_t *res = NULL;
 
     json_decref(th_call_ok(
-        c, "exec", json_pack("{s:s,s:o}", "exec_id", exec_id, "process", process_of(argv))));
+        c, "exec", json_pack("{s:s,s:o}", "exec_id", exec_id, "process", th_process_of(argv))));
     res = th_call_ok(c, "wait", json_pack("{s:s}", "exec_id", exec_id));
     return th_int(res, "exit_status");
 }
@@ -351,7 +340,8 @@ static void test_stats_move(void **state)
     assert_true(s1.cpu_ns > s0.cpu_ns);
 
     json_decref(th_call_ok(
-        c, "exec", json_pack("{s:s,s:o}", "exec_id", "hold", "process", process_of(argv_sleep))));
+        c, "exec",
+        json_pack("{s:s,s:o}", "exec_id", "hold", "process", th_process_of(argv_sleep))));
     s2 = stats_of(c);
     assert_true(s2.pids_current >= s0.pids_current + 1);
 
