@@ -28,10 +28,29 @@ int tether_rpc_code(enum tether_error_kind kind)
     return TETHER_RPC_INTERNAL;
 }
 
+/* message as a JSON string. Messages can quote what a client sent (a parse error shows
+ * the bytes near it), so bytes that would not make valid UTF-8 become '?'. */
+static json_t *message_string(const char *message)
+{
+    json_t *str = json_string(message);
+    char *copy;
+    size_t i;
+
+    if (str != NULL)
+        return str;
+    copy = xstrdup(message);
+    for (i = 0; copy[i] != '\0'; i++)
+        if ((unsigned char)copy[i] >= 0x80)
+            copy[i] = '?';
+    str = json_string(copy);
+    free(copy);
+    return str;
+}
+
 json_t *tether_rpc_error(json_t *id, int code, const char *message)
 {
-    return json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                     "error", "code", code, "message", message);
+    return json_pack("{s:s,s:O,s:{s:i,s:o}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", message_string(message));
 }
 
 json_t *tether_rpc_error_from(json_t *id, const struct tether_error *err)

@@ -375,6 +375,13 @@ static void test_decode_invalid_utf8(void **state)
     REFUSED("\x01\x02\xff\xfe", TETHER_RPC_PARSE_ERROR);
     /* A lone surrogate escape is not a character either. */
     REFUSED("{\"jsonrpc\":\"2.0\",\"method\":\"\\ud800\"}", TETHER_RPC_PARSE_ERROR);
+    /* Found by fuzzing: the parser's message quotes the invalid bytes; the error response
+     * must still be made (with them replaced). */
+    REFUSED("{\"jsonzpc\":\"2.0\",\"id\":1,\"met\x93\x90\x9b\xdd:\"st\0ate\"}",
+            TETHER_RPC_PARSE_ERROR);
+    REFUSED("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"state\",\"parad\":2,"
+            "\"metec_id\":\"a\\u000\xd0\x9c\"}}",
+            TETHER_RPC_PARSE_ERROR);
 }
 
 static void test_decode_nul(void **state)
