@@ -31,8 +31,15 @@ static void usage(FILE *out)
           out);
 }
 
+/* Paths and names end up in JSON (state, events, the launcher's line): they must be
+ * valid UTF-8 without control characters. */
 static bool has_control(const char *s)
 {
+    json_t *as_json = json_string(s);
+
+    if (as_json == NULL)
+        return true; /* not UTF-8 */
+    json_decref(as_json);
     for (; *s != '\0'; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             return true;
@@ -168,6 +175,8 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
                                 tether_quote(cfg->id, q, sizeof(q)));
     if (realpath(bundle, real) == NULL)
         return tether_error_set(err, errno, "bundle %s", tether_quote(bundle, q, sizeof(q)));
+    if (has_control(real))
+        return tether_error_set(err, 0, "paths and names must be UTF-8 without control characters");
     cfg->bundle = xstrdup(real);
     {
         cleanup_free char *config = xasprintf("%s/config.json", cfg->bundle);
@@ -188,7 +197,7 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
     if (has_control(state_dir) || (cfg->socket_path != NULL && has_control(cfg->socket_path)) ||
         (cfg->runtime != NULL && has_control(cfg->runtime)) ||
         (cfg->runtime_root != NULL && has_control(cfg->runtime_root)))
-        return tether_error_set(err, 0, "paths and names must not contain control characters");
+        return tether_error_set(err, 0, "paths and names must be UTF-8 without control characters");
     if (state_dir[0] != '/')
         return tether_error_set(err, 0, "--state-dir must be an absolute path");
     cfg->state_dir = xstrdup(state_dir);
