@@ -485,12 +485,12 @@ static int check_bundle(const char *bundle, struct tether_error *err)
     return 0;
 }
 
-/* Forks the child that execs plan->argv; returns its pid once it has become the runtime,
- * or -1 (with the child reaped) when it could not. */
-static pid_t fork_runtime(const char *what, struct child_plan *plan, struct tether_error *err)
+/* Forks the child that execs plan->argv and returns its pid without waiting for the exec:
+ * *report_out is the read end of the child's close-on-exec pipe, on which it reports a
+ * failure before exiting (tether_runtime_finish reads it once the child is reaped). */
+static pid_t fork_runtime(struct child_plan *plan, int *report_out, struct tether_error *err)
 {
     cleanup_close int report_rd = -1, report_wr = -1;
-    struct child_failure failure;
     sigset_t all, old;
     int pipefd[2];
     pid_t pid;
@@ -511,18 +511,22 @@ static pid_t fork_runtime(const char *what, struct child_plan *plan, struct teth
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         return tether_error_set(err, errno, "fork %s", plan->argv[0]);
+    *report_out = steal_fd(report_rd);
+    return pid;
+}
 
-    close(steal_fd(report_wr));
-    if (!read_failure_report(report_rd, &failure))
-        return pid; /* the exec closed the pipe */
-    /* The child never became the runtime and has exited already: reap exactly that pid so
-     * the failure leaves no zombie behind for the caller. */
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+/* The child's report of a failed exec, if it made one (it has exited by now). */
+static int exec_failure(const struct tether_runtime_cmd *cmd, struct tether_error *err)
+{
+    struct child_failure failure;
+
+    if (cmd->report_fd < 0 || !read_failure_report(cmd->report_fd, &failure))
+        return 0;
     if (failure.stage < 0 || (size_t)failure.stage >= TETHER_ARRAY_SIZE(stage_names))
         failure.stage = STAGE_EXEC;
-    return tether_error_set(err, failure.errnum, "runtime %s: %s %s", what,
-                            stage_names[failure.stage], plan->argv[0]);
+    return tether_error_set(err, failure.errnum, "runtime %s: %s %s", op_name(cmd->op),
+                            stage_names[failure.stage],
+                            cmd->runtime_path != NULL ? cmd->runtime_path : "runtime");
 }
 
 int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
@@ -537,7 +541,8 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
 
     cmd->op = op;
     cmd->pid = 0;
-    cmd->out_fd = cmd->err_fd = cmd->log_fd = -1;
+    cmd->out_fd = cmd->err_fd = cmd->log_fd = cmd->report_fd = -1;
+    cmd->runtime_path = NULL;
 
     if (tether_runtime_build_argv(rt, op, args, op != TETHER_RT_VERSION ? RUNTIME_LOG_PATH : NULL,
                                   &argv, err) < 0)
@@ -569,10 +574,11 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
     plan.fds[3] = log_fd;
     plan.argv = argv;
 
-    pid = fork_runtime(op_name(op), &plan, err);
+    pid = fork_runtime(&plan, &cmd->report_fd, err);
     if (pid < 0)
         return -1;
     cmd->pid = pid;
+    cmd->runtime_path = rt->path;
     cmd->log_fd = steal_fd(log_fd);
     cmd->out_fd = steal_fd(out_fd);
     cmd->err_fd = steal_fd(err_fd);
@@ -738,7 +744,8 @@ void tether_runtime_cmd_release(struct tether_runtime_cmd *cmd)
     tether_closep(&cmd->out_fd);
     tether_closep(&cmd->err_fd);
     tether_closep(&cmd->log_fd);
-    cmd->out_fd = cmd->err_fd = cmd->log_fd = -1;
+    tether_closep(&cmd->report_fd);
+    cmd->out_fd = cmd->err_fd = cmd->log_fd = cmd->report_fd = -1;
 }
 
 int tether_runtime_finish(struct tether_runtime_cmd *cmd, int wait_status, char **out,
@@ -749,7 +756,9 @@ int tether_runtime_finish(struct tether_runtime_cmd *cmd, int wait_status, char 
     if (out != NULL)
         *out = NULL;
     if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
-        ret = runtime_failure(cmd, wait_status, err);
+        ret = exec_failure(cmd, err);
+        if (ret == 0)
+            ret = runtime_failure(cmd, wait_status, err);
     } else if (out != NULL) {
         if (cmd->out_fd < 0)
             *out = xstrdup("");

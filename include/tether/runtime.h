@@ -2,9 +2,8 @@
  * blocking: tether_runtime_spawn() forks and execs the runtime with an argv array (never a
  * shell) and hands back the child's pid; the caller reaps that pid itself (the shim owns
  * waitpid) and then calls tether_runtime_finish() with the wait status. The driver only
- * ever waits for pids it spawned itself: in the blocking wrapper tether_runtime_run(), and
- * in tether_runtime_spawn() when the exec of the runtime binary failed (so no zombie is
- * left behind). */
+ * ever waits for a pid in the blocking wrapper tether_runtime_run(), and there only for the
+ * pid it spawned. */
 #ifndef TETHER_RUNTIME_H
 #define TETHER_RUNTIME_H
 
@@ -62,10 +61,12 @@ void tether_runtime_args_init(struct tether_runtime_args *args);
 /* An invocation in flight. */
 struct tether_runtime_cmd {
     enum tether_runtime_op op;
-    pid_t pid;  /* the runtime child, 0 once finished */
-    int out_fd; /* memfd capturing stdout, or -1 */
-    int err_fd; /* memfd capturing stderr, or -1 */
-    int log_fd; /* memfd given to the runtime as --log /proc/self/fd/N --log-format json */
+    pid_t pid;     /* the runtime child, 0 once finished */
+    int out_fd;    /* memfd capturing stdout, or -1 */
+    int err_fd;    /* memfd capturing stderr, or -1 */
+    int log_fd;    /* memfd given to the runtime as --log /proc/self/fd/N --log-format json */
+    int report_fd; /* the child's report of a failed exec, read by finish */
+    const char *runtime_path; /* for that report's message (the runtime outlives cmd) */
 };
 
 /* Resolves name_or_path (a name looked up on PATH, or an absolute path; NULL = "runc") and
@@ -83,8 +84,10 @@ int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runti
 void tether_runtime_argv_free(char **argv);
 
 /* Starts op: forks, and the child gets PR_SET_PDEATHSIG(SIGKILL), an empty signal mask,
- * default dispositions, the requested stdio, and no other fd. Returns 0 with cmd->pid set;
- * the caller must reap cmd->pid and then call tether_runtime_finish(). */
+ * default dispositions, the requested stdio, and no other fd. Returns 0 with cmd->pid set,
+ * at once (it does not wait for the child's exec); the caller must reap cmd->pid and then
+ * call tether_runtime_finish(), which also reports a runtime binary that could not be
+ * executed (kind INTERNAL, its errno). */
 int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
                          const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
                          struct tether_error *err);

@@ -873,13 +873,22 @@ static void test_spawn_exec_failure(void **state)
     assert_int_equal(tether_runtime_init(&rt, bad, NULL, &err), 0);
     tether_runtime_args_init(&args);
     args.id = "c1";
-    assert_int_equal(tether_runtime_spawn(&rt, TETHER_RT_STATE, &args, &cmd, &err), -1);
+    /* spawn does not wait for the exec: the failure comes from finish, once the child
+     * (which exits at once) is reaped. */
+    assert_int_equal(tether_runtime_spawn(&rt, TETHER_RT_STATE, &args, &cmd, &err), 0);
+    assert_true(cmd.pid > 0);
+    {
+        int status;
+        assert_int_equal(waitpid(cmd.pid, &status, 0), cmd.pid);
+        assert_int_equal(tether_runtime_finish(&cmd, status, NULL, &err), -1);
+    }
     assert_int_equal(err.errnum, ENOEXEC);
     assert_int_equal(err.kind, TETHER_ERR_INTERNAL);
     assert_non_null(strstr(err.msg, bad));
     assert_non_null(strstr(err.msg, "exec"));
     assert_int_equal(cmd.pid, 0);
     assert_int_equal(cmd.log_fd, -1);
+    assert_int_equal(cmd.report_fd, -1);
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
     tether_runtime_fini(&rt);
