@@ -510,7 +510,7 @@ static pid_t fork_runtime(struct child_plan *plan, int *report_out, struct tethe
         child_exec(plan);
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
-        return tether_error_set(err, errno, "fork %s", plan->argv[0]);
+        return tether_error_set(err, errno, "fork (runtime)");
     *report_out = steal_fd(report_rd);
     return pid;
 }
