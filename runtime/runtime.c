@@ -891,3 +891,19 @@ int tether_runtime_parse_version(const char *out, char *buf, size_t len)
         end = out + strlen(out);
     return copy_trimmed(out, (size_t)(end - out), buf, len) ? 0 : -1;
 }
+
+pid_t tether_runtime_read_pid_file(const char *path, struct tether_error *err)
+{
+    cleanup_free char *text = NULL;
+    char *end;
+    long pid;
+
+    if (tether_read_file(path, 64, &text, NULL, err) < 0)
+        return -1;
+    errno = 0;
+    pid = strtol(text, &end, 10);
+    if (errno != 0 || pid <= 0 || pid > INT32_MAX || (*end != '\0' && *end != '\n'))
+        return tether_error_setk(err, TETHER_ERR_RUNTIME, 0, "runtime wrote a bad pid file %s",
+                                 path);
+    return (pid_t)pid;
+}

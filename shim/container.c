@@ -383,23 +383,6 @@ static void oom_start(struct tether_container *ctr)
 
 /* ---- create ---- */
 
-/* Reads a pid file the runtime wrote. */
-static pid_t read_pid_file(const char *path, struct tether_error *err)
-{
-    cleanup_free char *text = NULL;
-    char *end;
-    long pid;
-
-    if (tether_read_file(path, 64, &text, NULL, err) < 0)
-        return -1;
-    errno = 0;
-    pid = strtol(text, &end, 10);
-    if (errno != 0 || pid <= 0 || pid > INT32_MAX || (*end != '\0' && *end != '\n'))
-        return tether_error_setk(err, TETHER_ERR_RUNTIME, 0, "runtime wrote a bad pid file %s",
-                                 path);
-    return (pid_t)pid;
-}
-
 /* A runtime command nobody waits for (cleanup after a failure). */
 static void cleanup_done(struct tether_job *job, int rc, const struct tether_error *err,
                          const char *out)
@@ -421,7 +404,7 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     pid_t pid = -1;
 
     (void)out;
-    if (rc == 0 && (pid = read_pid_file(pid_path, &perr)) > 0 &&
+    if (rc == 0 && (pid = tether_runtime_read_pid_file(pid_path, &perr)) > 0 &&
         tether_process_started(&ctr->init, &perr) < 0) {
         /* The container exists but its terminal is lost: remove it. */
         struct tether_runtime_args args;
@@ -524,7 +507,8 @@ static int prepare_bundle(struct tether_container *ctr, struct tether_error *err
         (!ctr->opts.seccomp.enabled ||
          (tether_seccomp_listen(&ctr->seccomp, ctr->env.dir, ctr->opts.seccomp.deny, seccomp_event,
                                 ctr, err) == 0 &&
-          tether_seccomp_configure(config, &ctr->opts.seccomp, ctr->seccomp.path, err) == 0)) &&
+          tether_seccomp_configure(config, &ctr->opts.seccomp, ctr->seccomp.sock.path, err) ==
+              0)) &&
         tether_bundle_write(config, ctr->env.dir, err) == 0) {
         ctr->runtime_bundle = xstrdup(ctr->env.dir);
         rc = 0;
@@ -549,7 +533,7 @@ int tether_container_spawn_create(struct tether_container *ctr, struct tether_ca
     args.id = ctr->env.id;
     args.bundle = ctr->runtime_bundle;
     args.pid_file = pid_path;
-    args.console_socket = ctr->opts.proc.terminal ? ctr->init.console.path : NULL;
+    args.console_socket = ctr->opts.proc.terminal ? ctr->init.console.sock.path : NULL;
     args.extra = (const char *const *)ctr->opts.runtime_args;
     args.stdin_fd = ctr->init.io.child_fds[0];
     args.stdout_fd = ctr->init.io.child_fds[1];

@@ -55,21 +55,13 @@ static void exec_done(struct tether_job *job, int rc, const struct tether_error 
     struct tether_call *call = job->call;
     struct tether_error perr = {0};
     cleanup_free char *pid_path = exec_file(ctr, p->exec_id, "pid");
-    cleanup_free char *text = NULL;
-    long pid = -1;
+    pid_t pid = -1;
 
     (void)out;
-    if (rc == 0 && tether_read_file(pid_path, 64, &text, NULL, &perr) == 0) {
-        char *end;
-        errno = 0;
-        pid = strtol(text, &end, 10);
-        if (errno != 0 || pid <= 0 || (*end != '\0' && *end != '\n')) {
-            tether_error_setk(&perr, TETHER_ERR_RUNTIME, 0, "runtime wrote a bad pid file");
-            pid = -1;
-        }
-    }
+    if (rc == 0)
+        pid = tether_runtime_read_pid_file(pid_path, &perr);
     if (pid > 0 && tether_process_started(p, &perr) < 0) {
-        kill((pid_t)pid, SIGKILL);
+        kill(pid, SIGKILL);
         /* Still ours to reap: watch it and drop the record once it is gone. */
         pid = -1;
     }
@@ -84,7 +76,7 @@ static void exec_done(struct tether_job *job, int rc, const struct tether_error 
         tether_container_exec_settled(ctr);
         return;
     }
-    p->pid = (pid_t)pid;
+    p->pid = pid;
     p->child.pid = p->pid;
     p->state = TETHER_PROC_RUNNING;
     tether_container_publish(ctr, "exec_start",
@@ -150,7 +142,7 @@ int tether_container_exec(struct tether_container *ctr, const struct tether_exec
     args.process_file = json_path;
     args.pid_file = pid_path;
     args.detach = true;
-    args.console_socket = opts->proc.terminal ? p->console.path : NULL;
+    args.console_socket = opts->proc.terminal ? p->console.sock.path : NULL;
     args.stdin_fd = p->io.child_fds[0];
     args.stdout_fd = p->io.child_fds[1];
     args.stderr_fd = p->io.child_fds[2];

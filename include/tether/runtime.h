@@ -128,6 +128,10 @@ int tether_runtime_parse_state(const char *json, struct tether_runtime_state *st
 /* `ps --format json` output: a JSON array of pids. *pids is malloc'd. */
 int tether_runtime_parse_ps(const char *json, pid_t **pids, size_t *n, struct tether_error *err);
 
+/* The pid a runtime wrote with --pid-file (create, run, exec). Kind RUNTIME when the file
+ * does not hold a pid. */
+pid_t tether_runtime_read_pid_file(const char *path, struct tether_error *err);
+
 /* First line of `--version` output, e.g. "runc version 1.1.5+ds1". */
 int tether_runtime_parse_version(const char *out, char *buf, size_t len);
 
