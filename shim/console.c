@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <tether/util.h>
@@ -14,44 +12,17 @@
 
 void tether_console_init(struct tether_console *con)
 {
-    memset(con, 0, sizeof(*con));
-    con->listen_fd = -1;
+    tether_listener_init(&con->sock);
     con->master_fd = -1;
 }
 
 int tether_console_listen(struct tether_console *con, const char *dir, const char *tag,
                           struct tether_error *err)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd, n;
+    cleanup_free char *name = xasprintf("console-%s.sock", tag);
 
-    n = (int)(strlen(dir) + strlen(tag) + sizeof("/console-.sock"));
-    if ((size_t)n <= sizeof(con->path)) {
-        memcpy(con->path, dir, strlen(dir));
-        strcpy(con->path + strlen(dir), "/console-");
-        strcat(con->path, tag);
-        strcat(con->path, ".sock");
-    } else {
-        /* sun_path holds 108 bytes: a deep state dir gets a private short directory. */
-        snprintf(con->dir, sizeof(con->dir), "/tmp/tether-console-XXXXXX");
-        if (mkdtemp(con->dir) == NULL)
-            return tether_error_set(err, errno, "mkdtemp");
-        memcpy(con->path, con->dir, strlen(con->dir));
-        strcpy(con->path + strlen(con->dir), "/c.sock");
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return tether_error_set(err, errno, "socket");
-    strcpy(addr.sun_path, con->path);
-    unlink(con->path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(con->path, 0600) < 0 ||
-        listen(fd, 1) < 0) {
-        int saved = errno;
-        close(fd);
-        tether_console_close(con);
-        return tether_error_set(err, saved, "console socket %s", con->path);
-    }
-    con->listen_fd = fd;
+    if (tether_listener_open(&con->sock, dir, name, 1, err) < 0)
+        return tether_error_prefix(err, "console socket");
     return 0;
 }
 
@@ -61,9 +32,9 @@ int tether_console_receive(struct tether_console *con, struct tether_error *err)
 
     if (con->master_fd >= 0)
         return 1;
-    if (con->listen_fd < 0)
+    if (con->sock.fd < 0)
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "console socket is closed");
-    conn = accept4(con->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    conn = accept4(con->sock.fd, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
@@ -91,16 +62,8 @@ int tether_console_take_master(struct tether_console *con)
 
 void tether_console_close(struct tether_console *con)
 {
-    if (con->listen_fd >= 0)
-        close(con->listen_fd);
-    con->listen_fd = -1;
+    tether_listener_close(&con->sock);
     if (con->master_fd >= 0)
         close(con->master_fd);
     con->master_fd = -1;
-    if (con->path[0] != '\0')
-        unlink(con->path);
-    con->path[0] = '\0';
-    if (con->dir[0] != '\0')
-        rmdir(con->dir);
-    con->dir[0] = '\0';
 }

@@ -6,15 +6,13 @@
 #ifndef TETHER_SHIM_CONSOLE_H
 #define TETHER_SHIM_CONSOLE_H
 
-#include <limits.h>
-
 #include <tether/error.h>
 
+#include "listener.h"
+
 struct tether_console {
-    int listen_fd; /* -1 when not listening */
-    int master_fd; /* -1 until received */
-    char path[108];
-    char dir[32]; /* a private temp dir when the state dir path is too long */
+    struct tether_listener sock; /* sock.path goes to --console-socket */
+    int master_fd;               /* -1 until received */
 };
 
 void tether_console_init(struct tether_console *con);

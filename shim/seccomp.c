@@ -4,8 +4,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <linux/seccomp.h>
@@ -151,6 +149,7 @@ void tether_seccomp_init(struct tether_seccomp *sc, const struct tether_log *log
     sc->listen_src.fd = -1;
     sc->conn_src.fd = -1;
     sc->notify_src.fd = -1;
+    tether_listener_init(&sc->sock);
 }
 
 static void close_source(struct tether_seccomp *sc, struct tether_source *src)
@@ -278,9 +277,6 @@ static void listen_cb(struct tether_loop *loop, struct tether_source *src, uint3
 int tether_seccomp_listen(struct tether_seccomp *sc, const char *dir, bool deny,
                           tether_seccomp_cb cb, void *opaque, struct tether_error *err)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    int fd;
-
     if (lib_load(sc, err) < 0)
         return -1;
     if (sc->req == NULL && sc->lib->notify_alloc((struct seccomp_notif **)&sc->req,
@@ -290,35 +286,15 @@ int tether_seccomp_listen(struct tether_seccomp *sc, const char *dir, bool deny,
     sc->deny = deny;
     sc->cb = cb;
     sc->opaque = opaque;
-    if (strlen(dir) + sizeof("/seccomp.sock") <= sizeof(sc->path)) {
-        strcpy(sc->path, dir);
-        strcat(sc->path, "/seccomp.sock");
-    } else {
-        /* The runtime connects by path, and sun_path holds 108 bytes. */
-        strcpy(sc->dir, "/tmp/tether-seccomp-XXXXXX");
-        if (mkdtemp(sc->dir) == NULL)
-            return tether_error_set(err, errno, "mkdtemp");
-        strcpy(sc->path, sc->dir);
-        strcat(sc->path, "/s.sock");
-    }
-    strcpy(addr.sun_path, sc->path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return tether_error_set(err, errno, "socket");
-    unlink(sc->path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(sc->path, 0600) < 0 ||
-        listen(fd, 4) < 0) {
-        int saved = errno;
-        close(fd);
-        return tether_error_set(err, saved, "seccomp listener %s", sc->path);
-    }
-    sc->listen_src.fd = fd;
+    if (tether_listener_open(&sc->sock, dir, "seccomp.sock", 4, err) < 0)
+        return tether_error_prefix(err, "seccomp listener");
+    sc->listen_src.fd = sc->sock.fd;
     sc->listen_src.events = EPOLLIN;
     sc->listen_src.cb = listen_cb;
     sc->listen_src.release = NULL;
     if (tether_loop_add(sc->loop, &sc->listen_src, err) < 0) {
-        close(fd);
         sc->listen_src.fd = -1;
+        tether_listener_close(&sc->sock);
         return -1;
     }
     return 0;
@@ -326,15 +302,13 @@ int tether_seccomp_listen(struct tether_seccomp *sc, const char *dir, bool deny,
 
 void tether_seccomp_close(struct tether_seccomp *sc)
 {
-    close_source(sc, &sc->listen_src);
+    /* The listening fd belongs to sock, which closes it. */
+    if (sc->listen_src.fd >= 0)
+        tether_loop_remove(sc->loop, &sc->listen_src);
+    sc->listen_src.fd = -1;
+    tether_listener_close(&sc->sock);
     close_source(sc, &sc->conn_src);
     close_source(sc, &sc->notify_src);
-    if (sc->path[0] != '\0')
-        unlink(sc->path);
-    sc->path[0] = '\0';
-    if (sc->dir[0] != '\0')
-        rmdir(sc->dir);
-    sc->dir[0] = '\0';
 }
 
 void tether_seccomp_fini(struct tether_seccomp *sc)

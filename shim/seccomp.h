@@ -16,6 +16,7 @@
 
 #include <tether/error.h>
 
+#include "listener.h"
 #include "log.h"
 #include "loop.h"
 
@@ -43,8 +44,7 @@ struct tether_seccomp {
     struct tether_source listen_src; /* the listener socket */
     struct tether_source conn_src;   /* the runtime's connection until it sent the fd */
     struct tether_source notify_src; /* the notify fd the runtime sent */
-    char path[108];
-    char dir[32];
+    struct tether_listener sock;     /* sock.path goes into listenerPath */
     bool deny;
     unsigned failures; /* consecutive failed receives */
     void *req, *resp;  /* libseccomp's notification buffers */
@@ -62,7 +62,7 @@ int tether_seccomp_configure(json_t *config, const struct tether_seccomp_opts *o
 
 void tether_seccomp_init(struct tether_seccomp *sc, const struct tether_log *log,
                          struct tether_loop *loop);
-/* Listens on a socket under dir; sc->path is what goes into listenerPath. */
+/* Listens on a socket under dir; sc->sock.path is what goes into listenerPath. */
 int tether_seccomp_listen(struct tether_seccomp *sc, const char *dir, bool deny,
                           tether_seccomp_cb cb, void *opaque, struct tether_error *err);
 /* Stops listening and closes the notify fd (pending syscalls then fail with ENOSYS). */
