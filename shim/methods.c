@@ -19,7 +19,6 @@ struct rpc_call {
     struct tether_shim *shim;
     uint64_t conn_id;
     json_t *id; /* NULL for a notification: nothing is sent */
-    void (*after)(struct rpc_call *rc, const struct tether_error *err);
 };
 
 static void rpc_call_done(struct tether_call *call, const struct tether_error *err, json_t *result)
@@ -33,8 +32,6 @@ static void rpc_call_done(struct tether_call *call, const struct tether_error *e
         tether_conn_send(conn, resp);
         json_decref(resp);
     }
-    if (rc->after != NULL)
-        rc->after(rc, err);
     json_decref(result);
     json_decref(rc->id);
     free(rc);
@@ -67,13 +64,15 @@ struct method_ctx {
 
 typedef json_t *(*method_fn)(struct method_ctx *ctx, struct tether_error *err);
 
-static json_t *start_call(struct method_ctx *ctx, model_op op,
-                          void (*after)(struct rpc_call *, const struct tether_error *),
-                          struct tether_error *err)
+static json_t *start_call_with(struct method_ctx *ctx, model_op op,
+                               void (*done)(struct tether_call *, const struct tether_error *,
+                                            json_t *),
+                               struct tether_error *err)
 {
     struct rpc_call *rc = rpc_call_new(ctx->shim, ctx->conn, ctx->req->id);
 
-    rc->after = after;
+    if (done != NULL)
+        rc->call.done = done;
     if (op(ctx->shim, ctx->req->params, &rc->call, err) < 0) {
         json_decref(rc->id);
         free(rc);
@@ -81,6 +80,11 @@ static json_t *start_call(struct method_ctx *ctx, model_op op,
     }
     ctx->deferred = true;
     return NULL;
+}
+
+static json_t *start_call(struct method_ctx *ctx, model_op op, struct tether_error *err)
+{
+    return start_call_with(ctx, op, NULL, err);
 }
 
 /* exec_id: same rules as container IDs. */
@@ -147,7 +151,7 @@ static int op_version(struct tether_shim *shim, json_t *params, struct tether_ca
 
 static json_t *m_version(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_version, NULL, err);
+    return start_call(ctx, op_version, err);
 }
 
 /* ---- create ---- */
@@ -298,12 +302,12 @@ static int op_stop(struct tether_shim *shim, json_t *params, struct tether_call 
 
 static json_t *m_stop(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_stop, NULL, err);
+    return start_call(ctx, op_stop, err);
 }
 
 static json_t *m_create(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_create, NULL, err);
+    return start_call(ctx, op_create, err);
 }
 
 /* ---- start, kill, wait, pids, delete ---- */
@@ -320,7 +324,7 @@ static int op_start(struct tether_shim *shim, json_t *params, struct tether_call
 
 static json_t *m_start(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_start, NULL, err);
+    return start_call(ctx, op_start, err);
 }
 
 static int op_kill(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -345,7 +349,7 @@ static int op_kill(struct tether_shim *shim, json_t *params, struct tether_call 
 
 static json_t *m_kill(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_kill, NULL, err);
+    return start_call(ctx, op_kill, err);
 }
 
 static int op_wait(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -361,7 +365,7 @@ static int op_wait(struct tether_shim *shim, json_t *params, struct tether_call 
 
 static json_t *m_wait(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_wait, NULL, err);
+    return start_call(ctx, op_wait, err);
 }
 
 static int op_pids(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -376,7 +380,7 @@ static int op_pids(struct tether_shim *shim, json_t *params, struct tether_call 
 
 static json_t *m_pids(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_pids, NULL, err);
+    return start_call(ctx, op_pids, err);
 }
 
 static int op_delete(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -401,7 +405,7 @@ static int op_delete(struct tether_shim *shim, json_t *params, struct tether_cal
 
 static json_t *m_delete(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_delete, NULL, err);
+    return start_call(ctx, op_delete, err);
 }
 
 /* ---- state ---- */
@@ -466,17 +470,15 @@ void tether_methods_on_event(void *opaque, const struct tether_event *ev)
 
 /* ---- shutdown ---- */
 
-static void leave_after(struct rpc_call *rc, const struct tether_error *err)
-{
-    if (err == NULL)
-        tether_shim_leave(rc->shim);
-}
-
 /* shutdown answers {} whether or not it had a container to delete first. */
 static void shutdown_done(struct tether_call *call, const struct tether_error *err, json_t *result)
 {
+    struct tether_shim *shim = container_of(call, struct rpc_call, call)->shim;
+
     json_decref(result);
     rpc_call_done(call, err, err == NULL ? json_object() : NULL);
+    if (err == NULL)
+        tether_shim_leave(shim);
 }
 
 static int op_shutdown(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -500,17 +502,7 @@ static int op_shutdown(struct tether_shim *shim, json_t *params, struct tether_c
 
 static json_t *m_shutdown(struct method_ctx *ctx, struct tether_error *err)
 {
-    struct rpc_call *rc = rpc_call_new(ctx->shim, ctx->conn, ctx->req->id);
-
-    rc->after = leave_after;
-    rc->call.done = shutdown_done;
-    if (op_shutdown(ctx->shim, ctx->req->params, &rc->call, err) < 0) {
-        json_decref(rc->id);
-        free(rc);
-        return NULL;
-    }
-    ctx->deferred = true;
-    return NULL;
+    return start_call_with(ctx, op_shutdown, shutdown_done, err);
 }
 
 /* ---- exec ---- */
@@ -555,7 +547,7 @@ out:
 
 static json_t *m_exec(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_exec, NULL, err);
+    return start_call(ctx, op_exec, err);
 }
 
 /* ---- pause, resume, update, stats ---- */
@@ -572,7 +564,7 @@ static int op_pause(struct tether_shim *shim, json_t *params, struct tether_call
 
 static json_t *m_pause(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_pause, NULL, err);
+    return start_call(ctx, op_pause, err);
 }
 
 static int op_resume(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -587,7 +579,7 @@ static int op_resume(struct tether_shim *shim, json_t *params, struct tether_cal
 
 static json_t *m_resume(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_resume, NULL, err);
+    return start_call(ctx, op_resume, err);
 }
 
 static int op_update(struct tether_shim *shim, json_t *params, struct tether_call *call,
@@ -612,7 +604,7 @@ static int op_update(struct tether_shim *shim, json_t *params, struct tether_cal
 
 static json_t *m_update(struct method_ctx *ctx, struct tether_error *err)
 {
-    return start_call(ctx, op_update, NULL, err);
+    return start_call(ctx, op_update, err);
 }
 
 static json_t *m_stats(struct method_ctx *ctx, struct tether_error *err)
