@@ -28,7 +28,7 @@ if ! cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
     --enable=warning,performance,portability \
     --suppress=missingIncludeSystem --suppress=unknownMacro \
     --suppress='memleak:tests/*' --suppress='doubleFree:tests/*' \
-    -D_GNU_SOURCE -DTETHER_VERSION='"lint"' -I include -I shim -I shim/init \
+    -D_GNU_SOURCE -DTETHER_VERSION='"lint"' -I include -I shim/core -I shim/jsonrpc -I shim/init \
     "${sources[@]}"; then
     fail=1
 fi

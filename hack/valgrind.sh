@@ -13,9 +13,10 @@ command -v valgrind >/dev/null || {
     exit 1
 }
 
-units=()
-for src in tests/unit/test_*.c; do
-    units+=("$(basename "$src" .c)")
+units=() # CMake targets <part>_test_<module>; binaries in tests/unit/<part>/
+for src in tests/unit/*/test_*.c; do
+    part=$(basename "$(dirname "$src")")
+    units+=("${part}_$(basename "$src" .c)")
 done
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DTETHER_SANITIZE=OFF -DTETHER_WERROR=ON \
     >/dev/null
@@ -28,7 +29,7 @@ vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite
 fail=0
 for t in "${units[@]}"; do
     start=$SECONDS
-    if "${vg[@]}" "$build/bin/$t" >"$build/$t.valgrind.log" 2>&1; then
+    if "${vg[@]}" "$build/tests/unit/${t%%_*}/${t#*_}" >"$build/$t.valgrind.log" 2>&1; then
         echo "valgrind: $t ok ($((SECONDS - start))s)"
     else
         echo "valgrind: $t FAILED (exit $?):" >&2

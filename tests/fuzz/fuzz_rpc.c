@@ -11,7 +11,7 @@
  *     the fuzzer made up and `create` ends before the runtime would run;
  *   - tether_job_spawn, the only way to the runtime: reaching it is a bug in the model
  *     (a runtime command for a container that does not exist), reported as a crash.
- * `version` answers from the cached runtime version, set before the first input.
+ * `version` answers at once (tether_core_runtime_version is wrapped).
  *
  * Checked for every input besides what ASan and UBSan catch: everything the shim sends
  * is one JSON-RPC object per line; the container stays "new" and no runtime command is
@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +35,7 @@
 
 #include <tether/util.h>
 
+#include "container.h"
 #include "framer.h"
 #include "io.h"
 #include "job.h"
@@ -49,8 +49,10 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int __wrap_tether_io_prepare(struct tether_io *io, const struct tether_log_opts *opts,
-                             bool with_stdin, bool terminal, struct tether_error *err);
+int __wrap_tether_io_prepare(struct tether_io *io, const struct tether_process_opts *opts,
+                             struct tether_error *err);
+int __wrap_tether_core_runtime_version(struct tether_core *core, struct tether_call *call,
+                                       struct tether_error *err);
 struct tether_job *__wrap_tether_job_spawn(const struct tether_job_env *env,
                                            enum tether_runtime_op op,
                                            const struct tether_runtime_args *args,
@@ -74,14 +76,24 @@ struct fuzz {
 /* libFuzzer's entry points take no context: this is the one place it can live. */
 static struct fuzz *fz;
 
-int __wrap_tether_io_prepare(struct tether_io *io, const struct tether_log_opts *opts,
-                             bool with_stdin, bool terminal, struct tether_error *err)
+int __wrap_tether_io_prepare(struct tether_io *io, const struct tether_process_opts *opts,
+                             struct tether_error *err)
 {
     (void)io;
     (void)opts;
-    (void)with_stdin;
-    (void)terminal;
     return tether_error_setk(err, TETHER_ERR_INTERNAL, 0, "fuzzing: no process is started");
+}
+
+/* `version` answers at once, as it does once the runtime's version is known. */
+int __wrap_tether_core_runtime_version(struct tether_core *core, struct tether_call *call,
+                                       struct tether_error *err)
+{
+    struct tether_result res = {.text = "fuzz"};
+
+    (void)core;
+    (void)err;
+    tether_call_ok(call, &res);
+    return 0;
 }
 
 struct tether_job *__wrap_tether_job_spawn(const struct tether_job_env *env,
@@ -166,7 +178,7 @@ static void run_loop(struct fuzz *f, int timeout_ms)
 {
     struct tether_error err = {0};
 
-    if (tether_loop_run_once(&f->shim.loop, timeout_ms, &err) < 0)
+    if (tether_core_run_once(f->shim.core, timeout_ms, &err) < 0)
         die("loop", err.msg);
 }
 
@@ -218,9 +230,9 @@ static void feed_cb(struct tether_loop *loop, struct tether_source *src, uint32_
 
 static void check_model(const struct fuzz *f)
 {
-    if (f->shim.ctr.state != TETHER_CTR_NEW)
+    if (f->shim.ctr->state != TETHER_CTR_NEW)
         die("model", "a request changed the state of a container that does not exist");
-    if (f->shim.ctr.jobs != NULL || f->shim.jobs != NULL)
+    if (f->shim.ctr->jobs != NULL)
         die("model", "a runtime command is in flight");
 }
 
@@ -331,11 +343,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     f->shim.log.fd = devnull;
     if (tether_shim_init(&f->shim, &err) < 0)
         die("shim", err.msg);
-    snprintf(f->shim.runtime_version, sizeof(f->shim.runtime_version), "fuzz");
     f->feed_src.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     f->feed_src.events = EPOLLIN;
     f->feed_src.cb = feed_cb;
-    if (f->feed_src.fd < 0 || tether_loop_add(&f->shim.loop, &f->feed_src, &err) < 0)
+    if (f->feed_src.fd < 0 ||
+        tether_loop_add(tether_core_loop(f->shim.core), &f->feed_src, &err) < 0)
         die("eventfd", err.msg[0] ? err.msg : strerror(errno));
     f->client = -1;
     f->trace = getenv("TETHER_FUZZ_TRACE") != NULL;
@@ -362,7 +374,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("feed", "the loop never ran the feed callback");
     disconnect_client(f);
     check_model(f);
-    f->shim.leaving = false; /* a `shutdown` asked to leave: this shim serves on */
     f->data = NULL;
     f->size = 0;
     return 0;

@@ -313,14 +313,13 @@ static void move_child(struct fixture *f)
             write_file(f->dirs[i], "cgroup.procs", pid);
 }
 
-static void stats(struct fixture *f, struct tether_cgroup_stats *st)
+static void stats(struct fixture *f, struct tether_stats *st)
 {
     struct tether_error err = {0};
 
     if (tether_cgroup_stats(&f->cg, st, &err) < 0)
         fail_msg("stats: %s", err.msg);
-    assert_int_equal(st->have,
-                     TETHER_CGROUP_HAVE_CPU | TETHER_CGROUP_HAVE_MEMORY | TETHER_CGROUP_HAVE_PIDS);
+    assert_int_equal(st->have, TETHER_STATS_CPU | TETHER_STATS_MEMORY | TETHER_STATS_PIDS);
 }
 
 static bool readable(int fd, int timeout_ms)
@@ -333,7 +332,7 @@ static bool readable(int fd, int timeout_ms)
 static void run_scenario(struct fixture *f)
 {
     enum tether_cgroup_version v = f->layout == LAYOUT_V1 ? TETHER_CGROUP_V1 : TETHER_CGROUP_V2;
-    struct tether_cgroup_stats before, after;
+    struct tether_stats before, after;
     struct tether_error err = {0};
     char limit[32];
     unsigned n = 0;
@@ -466,7 +465,7 @@ static void test_open_self(void **state)
 {
     cleanup_free char *text = NULL;
     struct tether_cgroup cg;
-    struct tether_cgroup_stats st;
+    struct tether_stats st;
     struct tether_error err = {0};
     char want[PATH_MAX];
     const char *line;
@@ -489,7 +488,7 @@ static void test_open_self(void **state)
     }
     if (tether_cgroup_stats(&cg, &st, &err) < 0)
         fail_msg("stats: %s", err.msg);
-    assert_true(st.have & TETHER_CGROUP_HAVE_MEMORY);
+    assert_true(st.have & TETHER_STATS_MEMORY);
     assert_true(st.memory_usage_bytes > 0);
     tether_cgroup_close(&cg);
 }
