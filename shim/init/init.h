@@ -43,12 +43,12 @@ struct init_options {
 };
 
 /* Where the supervision is. RUNNING and STOPPING forward signals to the child; STOPPING
- * has the --kill-timeout deadline armed, KILLED has used it; DRAINING follows the child's
- * exit and has the --grace deadline armed; DONE leaves the loop. */
+ * has the --kill-timeout deadline armed; DRAINING follows the child's exit and has the
+ * --grace deadline armed; DONE leaves the loop, and whatever is left is SIGKILLed and
+ * waited for. The --kill-timeout's expiry goes straight to DONE: no grace after it. */
 enum init_phase {
     INIT_RUNNING,
     INIT_STOPPING,
-    INIT_KILLED,
     INIT_DRAINING,
     INIT_DONE,
 };

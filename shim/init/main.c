@@ -1,6 +1,7 @@
 /* tether-init's main: every signal blocked from the first line and taken synchronously
  * with sigtimedwait(2), whose timeout is the one deadline of the current phase (the
- * --kill-timeout while CMD is asked to stop, the --grace once it has exited). */
+ * --kill-timeout while CMD is asked to stop, the --grace once it has exited on its own
+ * or within the --kill-timeout). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -62,13 +63,17 @@ static void on_signal(struct init *in, int sig)
     }
 }
 
+/* Past the --kill-timeout the caller wants everything gone now (docker stop -t): the
+ * others get SIGKILL together with CMD, not the grace period once CMD has been reaped.
+ * CMD is killed on its own too, for a subreaper that cannot list /proc. */
 static void on_deadline(struct init *in)
 {
     if (in->phase == INIT_STOPPING) {
-        init_log(in, 1, "child %d still running after --kill-timeout: sending SIGKILL",
+        init_log(in, 1, "child %d still running after --kill-timeout: killing all processes",
                  (int)in->child);
         kill(in->opt->group ? -in->child : in->child, SIGKILL);
-        in->phase = INIT_KILLED;
+        init_procs_signal(in, SIGKILL);
+        in->phase = INIT_DONE;
         return;
     }
     init_log(in, 1, "grace period over: killing the remaining processes");

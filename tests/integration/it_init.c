@@ -35,8 +35,10 @@
 #define SIZE_LIMIT   (100 * 1024)
 #define RSS_LIMIT_KB 100
 #define EXIT_USAGE   100
-#define KILL_TIMEOUT 500 /* ms, for --kill-timeout 0.5 */
-#define STRAGGLER_MS 300 /* ms, for --grace 0.3 */
+#define KILL_TIMEOUT 500  /* ms, for --kill-timeout 0.5 */
+#define STRAGGLER_MS 300  /* ms, for --grace 0.3 */
+#define STOP_MS      1000 /* ms, for --kill-timeout 1 and --grace 1 */
+#define GRACE_MS     5000 /* tether-init's default --grace */
 
 /* ---- helper modes (run in the re-executed test binary) ---------------------------- */
 
@@ -989,6 +991,90 @@ static void test_kill_timeout(void **state)
     must_exit(l.pid);
 }
 
+/* The issue's `docker stop -t 1`: a shell that ignores SIGTERM runs a command that
+ * ignores it too. Once --kill-timeout has fired both get SIGKILL at once: the command
+ * is not given the (default, 5 s) grace period after the shell has been killed. */
+static void check_stop_kills_all(struct fx *fx, enum mode mode)
+{
+    char ready[PATH_MAX];
+    struct launch l;
+    int64_t start, took;
+    pid_t straggler;
+    char *text;
+    int rc;
+
+    fx_path(fx, ready, "stop-all");
+    /* Not the last command of the script, so that the shell forks it rather than exec. */
+    const char *script = "trap '' TERM; \"$0\" " HELPER_FLAG " ignore-term \"$1\"; exit 0";
+    const char *args[] = {"-s", "--kill-timeout", "1",      "--",  BUSYBOX, "sh",
+                          "-c", script,           fx->self, ready, NULL};
+    launch(fx, &l, mode, args);
+    wait_file(ready);
+    start = now_ms();
+    assert_int_equal(kill(l.init, SIGTERM), 0);
+    /* Long enough for the old behaviour to finish, so that it fails on the time taken. */
+    rc = wait_exit(l.pid, STOP_MS + GRACE_MS + WAIT_MS);
+    took = now_ms() - start;
+    if (rc < 0) {
+        kill(l.pid, SIGKILL);
+        must_exit(l.pid);
+        fail_msg("tether-init still running %d ms after SIGTERM", (int)took);
+    }
+    assert_int_equal(rc, 128 + SIGKILL);
+    print_message("stop with --kill-timeout 1: %d ms\n", (int)took);
+    assert_true(took >= STOP_MS);
+    assert_true(took < STOP_MS + 2000);
+    if (mode == MODE_DIRECT) {
+        text = read_file(ready);
+        straggler = (pid_t)atoi(text);
+        free(text);
+        assert_true(straggler > 0);
+        assert_int_equal(kill(straggler, 0), -1);
+        assert_int_equal(errno, ESRCH);
+    }
+}
+
+static void test_kill_timeout_kills_all(void **state)
+{
+    check_stop_kills_all(*state, MODE_NS);
+    check_stop_kills_all(*state, MODE_DIRECT);
+}
+
+/* The child stops within --kill-timeout while a background job that traps SIGTERM
+ * lingers: the job still gets SIGTERM, then the grace period, then SIGKILL. */
+static void check_stop_keeps_grace(struct fx *fx, enum mode mode)
+{
+    char ready[PATH_MAX], trapped[PATH_MAX], script[3 * PATH_MAX];
+    struct launch l;
+    int64_t start, took;
+    char *text;
+
+    fx_path(fx, ready, "grace-ready");
+    fx_path(fx, trapped, "grace-trapped");
+    fmt(script, sizeof script,
+        "(trap 'echo trapped > %s' TERM; touch %s; while :; do sleep 0.05; done) & wait", trapped,
+        ready);
+    const char *args[] = {"--kill-timeout", "20", "--grace", "1", BUSYBOX, "sh", "-c",
+                          script,           NULL};
+    launch(fx, &l, mode, args);
+    wait_file(ready);
+    start = now_ms();
+    assert_int_equal(kill(l.init, SIGTERM), 0);
+    assert_int_equal(must_exit(l.pid), 128 + SIGTERM);
+    took = now_ms() - start;
+    assert_true(took >= STOP_MS);
+    assert_true(took < STOP_MS + 3000);
+    text = read_file(trapped);
+    assert_string_equal(text, "trapped\n");
+    free(text);
+}
+
+static void test_kill_timeout_keeps_grace(void **state)
+{
+    check_stop_keeps_grace(*state, MODE_NS);
+    check_stop_keeps_grace(*state, MODE_DIRECT);
+}
+
 struct status_report {
     unsigned long long blk, ign;
     int pid, pgrp, tpgid;
@@ -1201,6 +1287,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_grace_runs_traps),
         cmocka_unit_test(test_grace_kills_stragglers),
         cmocka_unit_test(test_kill_timeout),
+        cmocka_unit_test(test_kill_timeout_kills_all),
+        cmocka_unit_test(test_kill_timeout_keeps_grace),
         cmocka_unit_test(test_signal_state_restored),
         cmocka_unit_test(test_terminal_foreground),
         cmocka_unit_test(test_parent_death_signal),
