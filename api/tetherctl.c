@@ -125,6 +125,23 @@ struct ctl_command {
     const char *help;    /* more, for `tetherctl COMMAND --help` */
 };
 
+/* The options of the shim that create and run start, and the create options they share. */
+#define CTL_SHIM_HELP                                                                              \
+    "  --bundle DIR            the OCI bundle (default: the current directory)\n"                  \
+    "  --runtime NAME|PATH     the OCI runtime the shim runs (default runc)\n"                     \
+    "  --runtime-root DIR      the runtime's root directory, for its state\n"
+#define CTL_CREATE_HELP                                                                            \
+    "Create options:\n"                                                                            \
+    "  --init                  tether-init as PID 1 in front of the bundle's process\n"            \
+    "  --restart POLICY[:MAX]  no, on-failure, always or unless-stopped; MAX retries\n"            \
+    "  -t, --tty               a terminal (the bundle's process.terminal must be true;\n"          \
+    "                          a bundle asking for one gets one without -t)\n"                     \
+    "  -i, --interactive       keep stdin open\n"                                                  \
+    "  --log-format FORMAT     cri (default), jsonl or raw\n"                                      \
+    "  --log-path PATH         default STATE-DIR/ID/container.log\n"                               \
+    "  --log-max-size SIZE     rotate past SIZE bytes (k, m, g suffixes)\n"                        \
+    "  --log-max-files N       log files kept, the current one included"
+
 static const struct ctl_command ctl_commands[] = {
     {"run", ctl_cmd_run, CREATE_OPTS | ACCEPTS(OPT_EVENTS), 1, 1, false,
      "run ID [--bundle DIR] [--runtime NAME|PATH] [--runtime-root DIR] [--events]\n"
@@ -139,23 +156,16 @@ static const struct ctl_command ctl_commands[] = {
      "the window. Ctrl-P Ctrl-Q detaches (exit 0, the container goes on).\n"
      "Without them the output only goes to the log (see `tetherctl logs`).\n"
      "With a restart policy run stays through the restarts and ends with the last\n"
-     "exit. Create options as for create."},
+     "exit.\n"
+     "\n"
+     "  --events                print the container's events as they happen\n" CTL_SHIM_HELP
+     "\n" CTL_CREATE_HELP},
     {"create", ctl_cmd_create, CREATE_OPTS, 1, 1, false,
      "create ID [--bundle DIR] [--runtime NAME|PATH] [--runtime-root DIR]\n"
      "      [CREATE OPTIONS]",
      "start a shim and create the container in it",
-     "start a shim for ID and create the container from the bundle (default: .)\n"
-     "\n"
-     "Create options:\n"
-     "  --init                  tether-init as PID 1 in front of the bundle's process\n"
-     "  --restart POLICY[:MAX]  no, on-failure, always or unless-stopped; MAX retries\n"
-     "  -t, --tty               a terminal (the bundle's process.terminal must be true;\n"
-     "                          a bundle asking for one gets one without -t)\n"
-     "  -i, --interactive       keep stdin open\n"
-     "  --log-format FORMAT     cri (default), jsonl or raw\n"
-     "  --log-path PATH         default STATE-DIR/ID/container.log\n"
-     "  --log-max-size SIZE     rotate past SIZE bytes (k, m, g suffixes)\n"
-     "  --log-max-files N       log files kept, the current one included"},
+     "start a shim for ID and create the container from the bundle\n"
+     "\n" CTL_SHIM_HELP "\n" CTL_CREATE_HELP},
     {"start", ctl_cmd_start, 0, 1, 1, false, "start ID", "start a created container",
      "start a created container"},
     {"attach", ctl_cmd_attach, ACCEPTS(OPT_EXEC) | ACCEPTS(OPT_NO_STDIN), 1, 1, false,
@@ -185,7 +195,7 @@ static const struct ctl_command ctl_commands[] = {
      "send SIGNAL (name or number, default SIGTERM) to the container's init, with\n"
      "--all to all of its processes, with --exec to that exec"},
     {"stop", ctl_cmd_stop, ACCEPTS(OPT_TIMEOUT) | ACCEPTS(OPT_SIGNAL), 1, 1, false,
-     "stop ID [-t SECONDS] [--signal SIGNAL]",
+     "stop ID [-t|--timeout SECONDS] [--signal SIGNAL]",
      "stop the container: signal, then SIGKILL; exit with its status",
      "send SIGNAL (default: the bundle's stop signal, else SIGTERM), wait up to\n"
      "SECONDS (default 10) and then send SIGKILL; the shim carries it out even if\n"
@@ -217,7 +227,7 @@ static const struct ctl_command ctl_commands[] = {
     {"ps", ctl_cmd_ps, 0, 1, 1, false, "ps ID", "list the container's processes",
      "list the container's processes"},
     {"logs", ctl_cmd_logs, ACCEPTS(OPT_FOLLOW) | ACCEPTS(OPT_PATH), 1, 1, false,
-     "logs ID [-f] [--path PATH]", "print the container's log as plain text",
+     "logs ID [-f|--follow] [--path PATH]", "print the container's log as plain text",
      "print the log (default STATE-DIR/ID/container.log) in any format as plain text:\n"
      "stdout records to stdout, stderr records to stderr. -f keeps following the\n"
      "log, across rotations, until the container exits."},

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 set_name=${1:-test}
-pkgs=(build-essential cmake pkg-config libjansson-dev libseccomp-dev runc crun
+pkgs=(build-essential cmake pkg-config libjansson-dev libseccomp-dev scdoc runc crun
       busybox-static musl-tools util-linux)
 case "$set_name" in
 build) ;;

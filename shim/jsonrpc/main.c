@@ -27,7 +27,11 @@ static void usage(FILE *out)
           "                   [--runtime-root DIR] [--socket PATH] [--foreground]\n"
           "                   [--log-level error|warn|info|debug] [--max-message BYTES]\n"
           "                   [--kill-on-exit] [--allow-uid UID]... [--runtime-timeout SECONDS]\n"
-          "                   [--init-path PATH]\n",
+          "                   [--init-path PATH]\n"
+          "       tether-shim --help | --version\n"
+          "\n"
+          "The shim of one OCI container: it detaches, prints {\"id\",\"pid\",\"socket\"} once\n"
+          "it listens, and serves JSON-RPC on the socket (see tether-shim(8)).\n",
           out);
 }
 
