@@ -7,6 +7,12 @@ set -euo pipefail
 set_name=${1:-test}
 pkgs=(build-essential cmake pkg-config libjansson-dev libseccomp-dev scdoc runc crun
       busybox-static musl-tools util-linux)
+# The containerd front end (TETHER_CONTAINERD): protoc-c, libprotobuf-c and the .proto files
+# of containerd 1.6 and its dependencies; ttrpc's Go sources define the frame's messages.
+pkgs+=(protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
+       golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev
+       golang-github-containerd-cgroups-dev golang-github-gogo-protobuf-dev
+       golang-github-gogo-googleapis-dev)
 case "$set_name" in
 build) ;;
 test)
