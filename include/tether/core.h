@@ -140,18 +140,30 @@ struct tether_log_opts {
     unsigned max_files;
 };
 
-/* How a process's stdio is set up. By default the core makes pipes, reads stdout and stderr
- * into the log and the front end's on_output hook, and keeps the write end of stdin (when
- * `stdin`) for tether_container_input(). With `given_stdio` the process gets the
- * descriptors in stdio_fds instead (-1 = /dev/null) and the core reads nothing: the front
- * end passes something else's pipes or files straight through. */
+/* How a process's stdio is set up. By default the core makes pipes (or, with `terminal`, a
+ * pty through the runtime's console socket), reads stdout and stderr into the log and the
+ * front end's on_output hook, and, with `stdin`, holds the process's stdin for
+ * tether_container_input() (else stdin is /dev/null). The descriptors below belong to the
+ * front end (the core keeps copies as long as it needs them; a restart reuses them); -1
+ * leaves a feature unused, and tether_process_opts_init() sets every one to -1:
+ *  - stdio_fds[i]: handed straight to the process as its fd i instead of a pipe, and the
+ *    core does nothing with that stream (no terminal);
+ *  - stdin_from: the core copies what it reads there into the process's stdin (pipe or
+ *    terminal; needs `stdin`) and, for a pipe, closes that stdin at its end of file;
+ *  - output_to: the core copies stdout (a terminal's whole output) there too, after the log
+ *    and on_output; while it is full the core stops reading, so the process waits as it
+ *    would on a pipe nobody reads. It is closed once the output after the exit went out. */
 struct tether_process_opts {
     bool terminal;
     bool stdin;
     struct tether_log_opts log;
-    bool given_stdio;
-    int stdio_fds[3]; /* borrowed: the core dups what it keeps */
+    int stdio_fds[3];
+    int stdin_from;
+    int output_to;
 };
+
+/* Zero options with every descriptor -1 and the cri log format. */
+void tether_process_opts_init(struct tether_process_opts *opts);
 
 /* ---- containers ---- */
 
@@ -263,6 +275,9 @@ struct tether_core_hooks {
     /* Output of a process as it is read, after it reached the log. */
     void (*on_output)(void *opaque, struct tether_container *ctr, const char *exec_id,
                       enum tether_logfmt_stream stream, const char *data, size_t len);
+    /* A process's stdin takes data again after tether_container_input() took less than it
+     * was given. */
+    void (*on_stdin_ready)(void *opaque, struct tether_container *ctr, const char *exec_id);
     /* A signal of config.signals arrived. */
     void (*on_signal)(void *opaque, int sig);
     void *opaque;

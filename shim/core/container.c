@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,7 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
                                           .loop = env->loop,
                                           .timeout_ms = env->runtime_timeout_ms};
     ctr->oom_src.fd = -1;
+    tether_process_opts_init(&ctr->opts.proc);
     tether_cgroup_init(&ctr->cg);
     tether_process_init(&ctr->init, ctr, NULL, init_exited);
     tether_timer_init(&ctr->persist_timer, env->loop, persist_retry);
@@ -622,12 +624,40 @@ static char **strv_dup(char *const *v)
     return copy;
 }
 
+/* The front end's fds of a create, kept (as copies) for restarts. */
+static void proc_fds_close(struct tether_process_opts *proc)
+{
+    int *fds[] = {&proc->stdio_fds[0], &proc->stdio_fds[1], &proc->stdio_fds[2], &proc->stdin_from,
+                  &proc->output_to};
+    size_t i;
+
+    for (i = 0; i < TETHER_ARRAY_SIZE(fds); i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+static void proc_fds_dup(struct tether_process_opts *proc)
+{
+    int *fds[] = {&proc->stdio_fds[0], &proc->stdio_fds[1], &proc->stdio_fds[2], &proc->stdin_from,
+                  &proc->output_to};
+    size_t i;
+
+    /* A failed dup (out of fds) leaves that stream unset. */
+    for (i = 0; i < TETHER_ARRAY_SIZE(fds); i++)
+        if (*fds[i] >= 0)
+            *fds[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 3);
+}
+
 static void opts_free(struct tether_create_opts *opts)
 {
+    proc_fds_close(&opts->proc);
     free(opts->proc.log.path);
     strv_free(opts->runtime_args);
     strv_free(opts->seccomp.syscalls);
     memset(opts, 0, sizeof(*opts));
+    tether_process_opts_init(&opts->proc);
 }
 
 static void opts_copy(struct tether_create_opts *dst, const struct tether_create_opts *src)
@@ -637,6 +667,7 @@ static void opts_copy(struct tether_create_opts *dst, const struct tether_create
     dst->proc.log.path = src->proc.log.path ? xstrdup(src->proc.log.path) : NULL;
     dst->runtime_args = strv_dup(src->runtime_args);
     dst->seccomp.syscalls = strv_dup(src->seccomp.syscalls);
+    proc_fds_dup(&dst->proc);
 }
 
 /* create's "terminal" must agree with the bundle's process.terminal: the runtime decides
@@ -1015,7 +1046,7 @@ int tether_container_state(struct tether_container *ctr, const char *exec_id,
     st->restarts = ctr->restarts;
     st->exit_persisted = exec_id != NULL || !p->exit_announced || ctr->exit_persisted;
     st->terminal = p->terminal;
-    st->stdin_open = p->io.stdin_fd >= 0;
+    st->stdin_open = tether_io_stdin_open(&p->io);
     return 0;
 }
 
@@ -1028,7 +1059,7 @@ int tether_container_stdin_open(struct tether_container *ctr, const char *exec_i
 
     if (p == NULL)
         return -1;
-    *open = p->io.stdin_fd >= 0;
+    *open = tether_io_stdin_open(&p->io);
     return 0;
 }
 

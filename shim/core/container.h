@@ -140,5 +140,7 @@ void tether_container_exec_settled(struct tether_container *ctr);
 void tether_core_publish(struct tether_core *core, const struct tether_event *tmpl);
 void tether_core_output(struct tether_core *core, struct tether_container *ctr, const char *exec_id,
                         enum tether_logfmt_stream stream, const char *data, size_t len);
+void tether_core_stdin_ready(struct tether_core *core, struct tether_container *ctr,
+                             const char *exec_id);
 
 #endif

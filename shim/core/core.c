@@ -312,6 +312,13 @@ void tether_core_output(struct tether_core *core, struct tether_container *ctr, 
         core->hooks.on_output(core->hooks.opaque, ctr, exec_id, stream, data, len);
 }
 
+void tether_core_stdin_ready(struct tether_core *core, struct tether_container *ctr,
+                             const char *exec_id)
+{
+    if (core->hooks.on_stdin_ready != NULL)
+        core->hooks.on_stdin_ready(core->hooks.opaque, ctr, exec_id);
+}
+
 uint64_t tether_core_last_seq(const struct tether_core *core)
 {
     return core->events.last_seq;

@@ -20,15 +20,20 @@
 /* Reads at exit: enough for full pipes (IO_PIPE_SIZE / IO_READ_BUF) and then some. */
 #define IO_DRAIN_READS (2 * IO_PIPE_SIZE / IO_READ_BUF)
 
+static void in_drained(struct tether_pump *pump);
+static void to_drained(struct tether_pump *pump);
+
 void tether_io_init(struct tether_io *io, const struct tether_log *log, struct tether_loop *loop)
 {
     memset(io, 0, sizeof(*io));
     io->log = log;
     io->loop = loop;
-    io->stdin_fd = -1;
     io->pty_fd = -1;
     io->out.src.fd = io->err.src.fd = -1;
+    io->from.fd = -1;
     io->child_fds[0] = io->child_fds[1] = io->child_fds[2] = -1;
+    tether_pump_init(&io->in, loop, in_drained);
+    tether_pump_init(&io->to, loop, to_drained);
 }
 
 static void close_fd(int *fd)
@@ -38,16 +43,28 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+static void poll_stream(struct tether_io_stream *s, bool on)
+{
+    struct tether_error err = {0};
+
+    if (!s->open || s->polled == on)
+        return;
+    if (on && tether_loop_add(s->io->loop, &s->src, &err) < 0) {
+        log_error(s->io->log, "output: %s", err.msg);
+        return;
+    }
+    if (!on)
+        tether_loop_remove(s->io->loop, &s->src);
+    s->polled = on;
+}
+
 /* The stream's struct lives as long as the io, so the fd can be closed at once: the loop
  * skips removed sources for the rest of the batch. */
 static void stream_close(struct tether_io_stream *s)
 {
-    if (s->open)
-        tether_loop_remove(s->io->loop, &s->src);
+    poll_stream(s, false);
     s->open = false;
-    if (s->src.fd >= 0)
-        close(s->src.fd);
-    s->src.fd = -1;
+    close_fd(&s->src.fd);
 }
 
 /* Reads up to max chunks; returns false once the stream is at EOF or failed. */
@@ -74,6 +91,15 @@ static bool stream_read(struct tether_io_stream *s, int max)
             log_error(io->log, "container log: %s", err.msg);
         if (io->on_output != NULL)
             io->on_output(io->opaque, s->stream, io->buf, (size_t)n);
+        if (tether_pump_is_open(&io->to)) {
+            tether_pump_write(&io->to, io->buf, (size_t)n);
+            if (tether_pump_pending(&io->to) > 0) {
+                /* The copy's destination is full: the process waits until it drains. */
+                poll_stream(&io->out, false);
+                poll_stream(&io->err, false);
+                return true;
+            }
+        }
     }
     return true;
 }
@@ -87,6 +113,89 @@ static void stream_cb(struct tether_loop *loop, struct tether_source *src, uint3
     stream_read(s, IO_READS_PER_WAKEUP);
 }
 
+static void to_drained(struct tether_pump *pump)
+{
+    struct tether_io *io = container_of(pump, struct tether_io, to);
+
+    poll_stream(&io->out, true);
+    poll_stream(&io->err, true);
+}
+
+/* ---- stdin_from: a front end's fd copied into stdin ---- */
+
+static void poll_from(struct tether_io *io, bool on)
+{
+    struct tether_error err = {0};
+
+    if (io->from.fd < 0 || io->from_polled == on)
+        return;
+    if (on && tether_loop_add(io->loop, &io->from, &err) < 0) {
+        log_error(io->log, "stdin: %s", err.msg);
+        return;
+    }
+    if (!on)
+        tether_loop_remove(io->loop, &io->from);
+    io->from_polled = on;
+}
+
+static void from_close(struct tether_io *io)
+{
+    poll_from(io, false);
+    close_fd(&io->from.fd);
+}
+
+static void from_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+{
+    struct tether_io *io = container_of(src, struct tether_io, from);
+    int rounds = IO_READS_PER_WAKEUP;
+
+    (void)loop;
+    (void)revents;
+    if (io->buf == NULL)
+        io->buf = xmalloc(IO_READ_BUF);
+    while (rounds-- > 0) {
+        ssize_t n = read(io->from.fd, io->buf, IO_READ_BUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            /* The writer is done: stdin ends once what it sent went in (a terminal stays
+             * open: its end is the process's own business). */
+            from_close(io);
+            if (!io->terminal)
+                tether_pump_finish(&io->in);
+            return;
+        }
+        tether_pump_write(&io->in, io->buf, (size_t)n);
+        if (tether_pump_pending(&io->in) > 0) {
+            poll_from(io, false);
+            return;
+        }
+        if (!tether_pump_is_open(&io->in) || io->in.failed) {
+            from_close(io);
+            return;
+        }
+    }
+}
+
+static void in_drained(struct tether_pump *pump)
+{
+    struct tether_io *io = container_of(pump, struct tether_io, in);
+
+    if (pump->failed)
+        from_close(io);
+    else
+        poll_from(io, true);
+    if (io->stdin_waiting) {
+        io->stdin_waiting = false;
+        if (io->on_stdin_ready != NULL)
+            io->on_stdin_ready(io->opaque);
+    }
+}
+
+/* ---- set-up ---- */
+
 static int make_pipe(int fds[2], struct tether_error *err)
 {
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -96,65 +205,85 @@ static int make_pipe(int fds[2], struct tether_error *err)
     return 0;
 }
 
-/* The process writes to (and reads from) what the front end gave: nothing to read here. */
-static int take_given(struct tether_io *io, const int fds[3], struct tether_error *err)
+static int dup_fd(int fd, int *out, struct tether_error *err)
 {
+    *out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (*out < 0)
+        return tether_error_set(err, errno, "dup fd %d", fd);
+    return 0;
+}
+
+static int prepare_fds(struct tether_io *io, const struct tether_process_opts *opts,
+                       struct tether_error *err)
+{
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     int i;
 
-    for (i = 0; i < 3; i++) {
-        if (fds[i] < 0)
-            continue;
-        io->child_fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-        if (io->child_fds[i] < 0) {
-            int saved = errno;
-            while (i-- > 0)
-                close_fd(&io->child_fds[i]);
-            return tether_error_set(err, saved, "dup stdio fd");
-        }
+    if (opts->stdin_from >= 0 && dup_fd(opts->stdin_from, &io->from.fd, err) < 0)
+        return -1;
+    if (opts->output_to >= 0) {
+        int fd;
+        if (dup_fd(opts->output_to, &fd, err) < 0 || tether_pump_open(&io->to, fd, err) < 0)
+            return -1;
     }
-    io->given = true;
+    if (opts->terminal)
+        return 0;
+    for (i = 0; i < 3; i++) {
+        if (opts->stdio_fds[i] >= 0) {
+            /* Handed straight to the process: nothing to read or write here. */
+            if (dup_fd(opts->stdio_fds[i], &io->child_fds[i], err) < 0)
+                return -1;
+            continue;
+        }
+        if (i == 0 && !opts->stdin)
+            continue; /* /dev/null */
+        if (make_pipe(pipes[i], err) < 0)
+            goto fail;
+    }
+    io->child_fds[0] = opts->stdio_fds[0] >= 0 ? io->child_fds[0] : pipes[0][0];
+    if (pipes[0][1] >= 0 && tether_pump_open(&io->in, pipes[0][1], err) < 0) {
+        pipes[0][1] = -1;
+        goto fail;
+    }
+    for (i = 1; i < 3; i++) {
+        if (pipes[i][0] < 0)
+            continue;
+        (i == 1 ? &io->out : &io->err)->src.fd = pipes[i][0];
+        io->child_fds[i] = pipes[i][1];
+    }
     return 0;
+fail:
+    for (i = 0; i < 3; i++) {
+        close_fd(&pipes[i][0]);
+        close_fd(&pipes[i][1]);
+    }
+    return -1;
 }
 
 int tether_io_prepare(struct tether_io *io, const struct tether_process_opts *opts,
                       struct tether_error *err)
 {
-    int out[2] = {-1, -1}, errp[2] = {-1, -1}, in[2] = {-1, -1};
-    bool with_stdin = opts->stdin;
     const struct tether_log_opts *log = &opts->log;
 
     io->terminal = opts->terminal;
-    io->want_stdin = with_stdin;
-    io->given = false;
-    if (opts->given_stdio && opts->terminal)
+    io->want_stdin = opts->stdin;
+    if (opts->terminal &&
+        (opts->stdio_fds[0] >= 0 || opts->stdio_fds[1] >= 0 || opts->stdio_fds[2] >= 0))
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
-                                 "a terminal cannot be used with given stdio");
-    if (opts->given_stdio)
-        return take_given(io, opts->stdio_fds, err);
+                                 "a terminal process cannot be given stdio fds");
+    if (opts->stdin_from >= 0 && (!opts->stdin || opts->stdio_fds[0] >= 0))
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "stdin_from needs a stdin the core holds");
     if (log->path != NULL) {
         io->logfile =
             tether_logfile_open(log->path, log->format, log->max_size, log->max_files, err);
         if (io->logfile == NULL)
             return -1;
     }
-    if (opts->terminal)
-        return 0;
-    if (make_pipe(out, err) < 0 || make_pipe(errp, err) < 0 ||
-        (with_stdin && make_pipe(in, err) < 0)) {
-        close_fd(&out[0]);
-        close_fd(&out[1]);
-        close_fd(&errp[0]);
-        close_fd(&errp[1]);
-        tether_logfile_close(io->logfile);
-        io->logfile = NULL;
+    if (prepare_fds(io, opts, err) < 0) {
+        tether_io_close(io);
         return -1;
     }
-    io->out.src.fd = out[0];
-    io->err.src.fd = errp[0];
-    io->child_fds[1] = out[1];
-    io->child_fds[2] = errp[1];
-    io->child_fds[0] = in[0];
-    io->stdin_fd = in[1];
     return 0;
 }
 
@@ -166,9 +295,25 @@ static int stream_start(struct tether_io *io, struct tether_io_stream *s,
     s->src.events = EPOLLIN;
     s->src.cb = stream_cb;
     s->src.release = NULL;
+    if (s->src.fd < 0)
+        return 0; /* handed straight to the process */
     if (tether_set_nonblock(s->src.fd, err) < 0 || tether_loop_add(io->loop, &s->src, err) < 0)
         return -1;
     s->open = true;
+    s->polled = true;
+    return 0;
+}
+
+static int from_start(struct tether_io *io, struct tether_error *err)
+{
+    if (io->from.fd < 0)
+        return 0;
+    io->from.events = EPOLLIN;
+    io->from.cb = from_cb;
+    io->from.release = NULL;
+    if (tether_set_nonblock(io->from.fd, err) < 0)
+        return -1;
+    poll_from(io, true);
     return 0;
 }
 
@@ -178,14 +323,12 @@ int tether_io_start(struct tether_io *io, struct tether_error *err)
 
     for (i = 0; i < 3; i++)
         close_fd(&io->child_fds[i]);
-    if (io->stdin_fd >= 0 && tether_set_nonblock(io->stdin_fd, err) < 0)
-        return -1;
-    if (io->terminal || io->given)
+    if (io->terminal)
         return 0;
-    if (io->buf == NULL)
+    if (io->buf == NULL && (io->out.src.fd >= 0 || io->err.src.fd >= 0 || io->from.fd >= 0))
         io->buf = xmalloc(IO_READ_BUF);
     if (stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err) < 0 ||
-        stream_start(io, &io->err, TETHER_LOGFMT_STDERR, err) < 0)
+        stream_start(io, &io->err, TETHER_LOGFMT_STDERR, err) < 0 || from_start(io, err) < 0)
         return -1;
     return 0;
 }
@@ -197,13 +340,17 @@ int tether_io_set_terminal(struct tether_io *io, int master_fd, struct tether_er
     if (io->out.src.fd < 0)
         return tether_error_set(err, errno, "dup pty master");
     if (io->want_stdin) {
-        io->stdin_fd = fcntl(master_fd, F_DUPFD_CLOEXEC, 3);
-        if (io->stdin_fd < 0)
+        int fd = fcntl(master_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
             return tether_error_set(err, errno, "dup pty master");
+        if (tether_pump_open(&io->in, fd, err) < 0)
+            return -1;
     }
     if (io->buf == NULL)
         io->buf = xmalloc(IO_READ_BUF);
-    return stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err);
+    if (stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err) < 0)
+        return -1;
+    return from_start(io, err);
 }
 
 int tether_io_resize(struct tether_io *io, unsigned width, unsigned height,
@@ -226,11 +373,15 @@ void tether_io_drain(struct tether_io *io)
     /* Everything the process wrote before it exited is in the pipes now: read until they
      * are empty (EAGAIN), without waiting for an EOF that other holders of the write end
      * (orphans in a shared PID namespace) could delay forever. The bound only matters if
-     * such an orphan keeps writing flat out. */
+     * such an orphan keeps writing flat out. What goes to output_to is queued whatever its
+     * destination holds, and that copy ends once it is out. */
     if (io->out.open)
         stream_read(&io->out, IO_DRAIN_READS);
     if (io->err.open)
         stream_read(&io->err, IO_DRAIN_READS);
+    tether_pump_finish(&io->to);
+    poll_stream(&io->out, true);
+    poll_stream(&io->err, true);
     if (io->logfile == NULL)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -238,28 +389,38 @@ void tether_io_drain(struct tether_io *io)
         log_error(io->log, "container log: %s", err.msg);
 }
 
+bool tether_io_stdin_open(const struct tether_io *io)
+{
+    return tether_pump_is_open(&io->in) && !io->in.close_when_done;
+}
+
 ssize_t tether_io_write_stdin(struct tether_io *io, const void *data, size_t len,
                               struct tether_error *err)
 {
     ssize_t n;
 
-    if (io->stdin_fd < 0)
+    if (!tether_io_stdin_open(io))
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "stdin is not open");
-    do
-        n = write(io->stdin_fd, data, len);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return 0;
-    if (n < 0)
-        return tether_error_set(err, errno, "write to stdin");
+    if (tether_pump_pending(&io->in) > 0) {
+        n = 0; /* what stdin_from copied goes first */
+    } else {
+        n = tether_pump_try(&io->in, data, len, err);
+        if (n < 0)
+            return -1;
+    }
+    if ((size_t)n < len) {
+        io->stdin_waiting = true;
+        tether_pump_notify_writable(&io->in);
+    }
     return n;
 }
 
 int tether_io_close_stdin(struct tether_io *io, struct tether_error *err)
 {
-    if (io->stdin_fd < 0)
+    if (!tether_io_stdin_open(io))
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "stdin is not open");
-    close_fd(&io->stdin_fd);
+    from_close(io);
+    tether_pump_finish(&io->in);
     return 0;
 }
 
@@ -276,7 +437,9 @@ void tether_io_close(struct tether_io *io)
 
     for (i = 0; i < 3; i++)
         close_fd(&io->child_fds[i]);
-    close_fd(&io->stdin_fd);
+    tether_pump_close(&io->in);
+    tether_pump_close(&io->to);
+    from_close(io);
     close_fd(&io->pty_fd);
     stream_close(&io->out);
     stream_close(&io->err);

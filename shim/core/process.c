@@ -14,6 +14,22 @@ static void process_output(void *opaque, enum tether_logfmt_stream stream, const
     tether_core_output(p->ctr->env.core, p->ctr, p->exec_id, stream, data, len);
 }
 
+static void process_stdin_ready(void *opaque)
+{
+    struct tether_process *p = opaque;
+
+    tether_core_stdin_ready(p->ctr->env.core, p->ctr, p->exec_id);
+}
+
+void tether_process_opts_init(struct tether_process_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->log.format = TETHER_LOGFMT_CRI;
+    opts->stdio_fds[0] = opts->stdio_fds[1] = opts->stdio_fds[2] = -1;
+    opts->stdin_from = -1;
+    opts->output_to = -1;
+}
+
 void tether_process_init(struct tether_process *p, struct tether_container *ctr,
                          const char *exec_id,
                          void (*exited)(struct tether_child *, int, const struct timespec *))
@@ -24,6 +40,7 @@ void tether_process_init(struct tether_process *p, struct tether_container *ctr,
     p->child.exited = exited;
     tether_io_init(&p->io, ctr->env.log, ctr->env.loop);
     p->io.on_output = process_output;
+    p->io.on_stdin_ready = process_stdin_ready;
     p->io.opaque = p;
     tether_console_init(&p->console);
 }

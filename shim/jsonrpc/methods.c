@@ -275,10 +275,11 @@ static int op_create(struct tether_shim *shim, json_t *params, struct tether_cal
     static const char *const allowed[] = {"terminal",       "stdin", "log",
                                           "runtime_args",   "init",  "restart",
                                           "seccomp_notify", "start", NULL};
-    struct tether_create_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
+    struct tether_create_opts opts = {0};
     json_t *restart = NULL, *seccomp = NULL;
     int rc = -1;
 
+    tether_process_opts_init(&opts.proc);
     if (tether_params_check(params, allowed, err) < 0 ||
         parse_process_opts(shim, params, true, &opts.proc, err) < 0 ||
         tether_params_strings(params, "runtime_args", RUNTIME_ARGS_MAX, &opts.runtime_args, err) <
@@ -552,11 +553,12 @@ static int op_exec(struct tether_shim *shim, json_t *params, struct tether_call 
                    struct tether_error *err)
 {
     static const char *const allowed[] = {"exec_id", "process", "terminal", "stdin", "log", NULL};
-    struct tether_exec_opts opts = {.proc.log.format = TETHER_LOGFMT_CRI};
+    struct tether_exec_opts opts = {0};
     json_t *process = NULL;
     cleanup_free char *process_text = NULL;
     int rc = -1;
 
+    tether_process_opts_init(&opts.proc);
     if (tether_params_check(params, allowed, err) < 0 ||
         tether_params_require(params, "exec_id", err) < 0 ||
         tether_params_require(params, "process", err) < 0 ||
