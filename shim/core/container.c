@@ -624,7 +624,7 @@ static char **strv_dup(char *const *v)
     return copy;
 }
 
-/* The front end's fds of a create, kept (as copies) for restarts. */
+/* The front end's fds of a create, kept (as copies) while they are needed. */
 static void proc_fds_close(struct tether_process_opts *proc)
 {
     int *fds[] = {&proc->stdio_fds[0], &proc->stdio_fds[1], &proc->stdio_fds[2], &proc->stdin_from,
@@ -692,6 +692,8 @@ static int check_terminal(const struct tether_container *ctr, bool terminal,
 int tether_container_create(struct tether_container *ctr, const struct tether_create_opts *opts,
                             struct tether_call *call, struct tether_error *err)
 {
+    int rc;
+
     if (ctr->state != TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
                                  ctr->env.id, tether_status_name(tether_container_status(ctr)));
@@ -700,11 +702,16 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
         return -1;
     /* A new container: the last one's exit record is not its. (A restart keeps it until
      * its own exit replaces it.) */
-    if (unlink(ctr->exit_path) < 0 && errno != ENOENT)
+    if (ctr->exit_path != NULL && unlink(ctr->exit_path) < 0 && errno != ENOENT)
         log_warn(ctr->env.log, "cannot remove old %s: %s", ctr->exit_path, strerror(errno));
     opts_copy(&ctr->opts, opts);
     tether_supervise_reset(ctr);
-    if (tether_container_spawn_create(ctr, call, err) < 0)
+    rc = tether_container_spawn_create(ctr, call, err);
+    /* The process has its own copies now. Those for restarts are kept only when restarts
+     * can come: the front end must see the end of its pipes when the process is gone. */
+    if (opts->restart.kind == TETHER_RESTART_NO)
+        proc_fds_close(&ctr->opts.proc);
+    if (rc < 0)
         return -1;
     tether_container_transition(ctr, TETHER_CTR_EV_CREATE);
     return 0;
