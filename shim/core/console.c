@@ -21,7 +21,7 @@ int tether_console_listen(struct tether_console *con, const char *dir, const cha
 {
     cleanup_free char *name = xasprintf("console-%s.sock", tag);
 
-    if (tether_listener_open(&con->sock, dir, name, 1, err) < 0)
+    if (tether_listener_open(&con->sock, dir, name, err) < 0)
         return tether_error_prefix(err, "console socket");
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <tether/sock.h>
 #include <tether/util.h>
 
 #include "listener.h"
@@ -17,10 +18,9 @@ void tether_listener_init(struct tether_listener *l)
     l->dir[0] = '\0';
 }
 
-int tether_listener_open(struct tether_listener *l, const char *dir, const char *name, int backlog,
+int tether_listener_open(struct tether_listener *l, const char *dir, const char *name,
                          struct tether_error *err)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd;
 
     tether_listener_close(l);
@@ -37,17 +37,10 @@ int tether_listener_open(struct tether_listener *l, const char *dir, const char 
         strcpy(l->path, l->dir);
         strcat(l->path, "/s.sock");
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return tether_error_set(err, errno, "socket");
-    strcpy(addr.sun_path, l->path);
-    unlink(l->path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(l->path, 0600) < 0 ||
-        listen(fd, backlog) < 0) {
-        int saved = errno;
-        close(fd);
+    fd = tether_sock_listen(l->path, SOCK_STREAM, err);
+    if (fd < 0) {
         tether_listener_close(l);
-        return tether_error_set(err, saved, "listen on %s", l->path);
+        return -1;
     }
     l->fd = fd;
     return 0;

@@ -15,7 +15,7 @@ struct tether_listener {
 
 void tether_listener_init(struct tether_listener *l);
 /* Listens (mode 0600) on dir/name, or on a short private path when that is too long. */
-int tether_listener_open(struct tether_listener *l, const char *dir, const char *name, int backlog,
+int tether_listener_open(struct tether_listener *l, const char *dir, const char *name,
                          struct tether_error *err);
 /* Closes the socket and removes its path (and private directory). */
 void tether_listener_close(struct tether_listener *l);

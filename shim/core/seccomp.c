@@ -285,7 +285,7 @@ int tether_seccomp_listen(struct tether_seccomp *sc, const char *dir, bool deny,
     sc->deny = deny;
     sc->cb = cb;
     sc->opaque = opaque;
-    if (tether_listener_open(&sc->sock, dir, "seccomp.sock", 4, err) < 0)
+    if (tether_listener_open(&sc->sock, dir, "seccomp.sock", err) < 0)
         return tether_error_prefix(err, "seccomp listener");
     sc->listen_src.fd = sc->sock.fd;
     sc->listen_src.events = EPOLLIN;

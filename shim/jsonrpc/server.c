@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <tether/sock.h>
 #include <tether/util.h>
 
 #include "rpc.h"
@@ -302,11 +303,10 @@ static void accept_one(struct tether_server *srv, int fd)
 {
     struct tether_error err = {0};
     struct ucred cred;
-    socklen_t len = sizeof(cred);
     struct tether_conn *conn;
 
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        log_warn(srv->log, "SO_PEERCRED: %s; connection refused", strerror(errno));
+    if (tether_sock_peer(fd, &cred, &err) < 0) {
+        log_warn(srv->log, "%s; connection refused", err.msg);
         close(fd);
         return;
     }
@@ -370,12 +370,7 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
                        const struct tether_log *log, const char *path, size_t max_message,
                        struct tether_error *err)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    cleanup_close int fd = -1;
-    cleanup_close int dir_fd = -1;
-    char q[512];
-    mode_t old_mask;
-    int rc;
+    int fd;
 
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
@@ -383,39 +378,11 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
     srv->log = log;
     srv->max_message = max_message ? max_message : TETHER_MAX_MESSAGE_DEFAULT;
     srv->listen_src.fd = -1;
-    if (strlen(path) < sizeof(addr.sun_path)) {
-        strcpy(addr.sun_path, path);
-    } else {
-        /* sun_path holds 108 bytes: a deeper path is reached through its directory's fd. */
-        cleanup_free char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        int n;
-        *slash = '\0';
-        dir_fd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-            return tether_error_set(err, errno, "open %s", dir);
-        n = snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dir_fd,
-                     slash + 1);
-        if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
-            return tether_error_set(err, 0, "socket name too long: %s", slash + 1);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd = tether_sock_listen(path, SOCK_STREAM, err);
     if (fd < 0)
-        return tether_error_set(err, errno, "socket");
-    /* A stale socket of a dead shim (liveness was checked by the caller's lock). */
-    unlink(path);
-    old_mask = umask(0177);
-    rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-    umask(old_mask);
-    if (rc < 0)
-        return tether_error_set(err, errno, "bind %s", tether_quote(path, q, sizeof(q)));
-    if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
-        int saved = errno;
-        unlink(path);
-        return tether_error_set(err, saved, "listen %s", tether_quote(path, q, sizeof(q)));
-    }
+        return -1;
     srv->path = xstrdup(path);
-    srv->listen_src.fd = steal_fd(fd);
+    srv->listen_src.fd = fd;
     srv->listen_src.events = EPOLLIN;
     srv->listen_src.cb = listen_cb;
     if (tether_loop_add(loop, &srv->listen_src, err) < 0) {

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,6 +131,117 @@ static void test_thousand_clients(void **state)
     if (!th_wait_until(fds_back, &w, TH_GONE_MS))
         fail_msg("shim has %d fds, had %d before the clients", th_count_fds(w.pid), w.want);
     free(slots);
+}
+
+/* A raw non-blocking connection, made the way Go's net package and Python's socket with a
+ * timeout dial: a full listen queue fails it with EAGAIN at once instead of waiting. */
+static int connect_nonblocking(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    assert_true(fd >= 0);
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one `version` request and waits (poll, bounded) for one whole answer line. */
+static void ask_version(int fd, int i)
+{
+    static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"version\"}\n";
+    char buf[4096];
+    size_t len = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+        fail_msg("client %d: send: %s", i, strerror(errno));
+    while (memchr(buf, '\n', len) == NULL) {
+        ssize_t n;
+        if (poll(&p, 1, TH_CALL_MS) != 1)
+            fail_msg("client %d: no answer to version", i);
+        n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            fail_msg("client %d: connection closed before the answer", i);
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    if (strstr(buf, "\"result\"") == NULL || strstr(buf, "\"version\"") == NULL)
+        fail_msg("client %d: not a version result: %s", i, buf);
+}
+
+/* A thousand non-blocking connects back to back, with no pause: every one is queued (the
+ * shim listens with the system's largest backlog) and gets its answer. */
+static void test_burst_nonblocking(void **state)
+{
+    struct th_fixture *f = *state;
+    int *fds = xzalloc(MANY_CLIENTS * sizeof(*fds));
+    struct fd_wait w;
+    int i;
+
+    th_fixture_start(f, argv_sleep, NULL, NULL);
+    w.pid = f->shim.pid;
+    w.want = th_count_fds(f->shim.pid);
+    for (i = 0; i < MANY_CLIENTS; i++) {
+        fds[i] = connect_nonblocking(f->shim.socket);
+        if (fds[i] < 0)
+            fail_msg("connection %d of a burst refused: %s", i, strerror(errno));
+    }
+    for (i = 0; i < MANY_CLIENTS; i++)
+        ask_version(fds[i], i);
+    for (i = 0; i < MANY_CLIENTS; i++)
+        close(fds[i]);
+    if (!th_wait_until(fds_back, &w, TH_GONE_MS))
+        fail_msg("shim has %d fds, had %d before the clients", th_count_fds(w.pid), w.want);
+    free(fds);
+}
+
+#define LOW_FD_LIMIT 48
+#define OVER_LIMIT   100
+
+/* Out of fds: the shim stops accepting (the rest wait in the queue), says so in its log,
+ * serves who it has, and takes the others once clients leave. */
+static void test_fd_limit_hit(void **state)
+{
+    struct th_fixture *f = *state;
+    struct rlimit low = {.rlim_cur = LOW_FD_LIMIT, .rlim_max = LOW_FD_LIMIT};
+    struct tether_error err = {0};
+    int fds[OVER_LIMIT];
+    cleanup_free char *log_path = NULL, *log = NULL;
+    struct tether_client *c;
+    int i;
+
+    th_fixture_start(f, argv_sleep, NULL, NULL);
+    /* The runtime's version is asked once and kept: later answers need no fd. */
+    c = th_shim_connect(&f->shim);
+    json_decref(th_call_ok(c, "version", NULL));
+    tether_client_close(c);
+    if (prlimit(f->shim.pid, RLIMIT_NOFILE, &low, NULL) < 0)
+        fail_msg("prlimit: %s", strerror(errno));
+    for (i = 0; i < OVER_LIMIT; i++) {
+        fds[i] = connect_nonblocking(f->shim.socket);
+        if (fds[i] < 0)
+            fail_msg("connection %d refused: %s", i, strerror(errno));
+    }
+    /* The first ones are served while the shim has fds. */
+    ask_version(fds[0], 0);
+    ask_version(fds[1], 1);
+    for (i = 0; i < OVER_LIMIT - 20; i++)
+        close(fds[i]);
+    for (i = OVER_LIMIT - 20; i < OVER_LIMIT; i++)
+        ask_version(fds[i], i);
+    for (i = OVER_LIMIT - 20; i < OVER_LIMIT; i++)
+        close(fds[i]);
+    assert_true(th_pid_alive(f->shim.pid));
+    log_path = xasprintf("%s/shim.log", f->shim.dir);
+    if (tether_read_file(log_path, 1 << 20, &log, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_non_null(strstr(log, "not accepting until a client leaves"));
 }
 
 /* Reads what a client that stopped reading was sent, up to the end of its connection;
@@ -348,6 +462,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_RUNTIME_TEST(test_thousand_clients, "runc"),
+        TH_RUNTIME_TEST(test_burst_nonblocking, "runc"),
+        TH_RUNTIME_TEST(test_fd_limit_hit, "runc"),
         TH_RUNTIME_TEST(test_slow_subscriber, "runc"),
         TH_RUNTIME_TEST(test_rss_many_requests, "runc"),
         TH_RUNTIME_TEST(test_fds_lifecycles, "runc"),
