@@ -314,6 +314,70 @@ static void test_stop_ignored_term(void **state)
     tether_client_close(c);
 }
 
+/* Every process ignores TERM; two of them outlive the shell's children it forked. */
+static const char *const argv_all_ignore_term[] = {
+    "sh", "-c",
+    "trap '' TERM; (sleep 1000) & (sleep 1000) & touch /tmp/ready; while :; do sleep 0.05; done",
+    NULL};
+
+/* th_bundle_edit callback: the host's PID namespace (killing the init then kills nothing
+ * else) and a writable rootfs. */
+static void edit_host_pid(json_t *config, void *data)
+{
+    json_t *ns = json_object_get(json_object_get(config, "linux"), "namespaces");
+    size_t i;
+
+    for (i = 0; i < json_array_size(ns); i++) {
+        if (strcmp(th_str(json_array_get(ns, i), "type"), "pid") == 0) {
+            json_array_remove(ns, i);
+            break;
+        }
+    }
+    th_edit_writable_rootfs(config, data);
+}
+
+/* A stop with a 1 s timeout of a container where every process ignores TERM: the stop
+ * answers 137 soon after the timeout and nothing of the container is left, in its own PID
+ * namespace and in the host's (where the init's death takes no one else with it). */
+static void check_stop_kills_all(struct th_fixture *f, void (*edit)(json_t *, void *))
+{
+    struct tether_client *c;
+    json_auto_t *res = NULL, *pids = NULL;
+    json_t *item;
+    size_t i;
+    int64_t t0, took;
+
+    th_fixture_start(f, argv_all_ignore_term, edit, NULL);
+    c = th_shim_connect(&f->shim);
+    start_ready(f, c, NULL);
+    pids = th_call_ok(c, "pids", NULL);
+    assert_true(json_array_size(json_object_get(pids, "pids")) >= 3);
+    t0 = now_ms();
+    res = th_call_ok(c, "stop", json_pack("{s:i}", "timeout", 1));
+    took = now_ms() - t0;
+    assert_int_equal(th_int(res, "exit_status"), 137);
+    /* Loose bounds: after the timeout, and well before a grace period would end. */
+    if (took < 900 || took > 5000)
+        fail_msg("stop with a 1 s timeout answered after %lld ms", (long long)took);
+    json_array_foreach(json_object_get(pids, "pids"), i, item)
+    {
+        pid_t pid = (pid_t)th_int(item, "pid");
+        if (!th_wait_pid_dead(pid, 3000))
+            fail_msg("pid %d of the container outlived the stop", (int)pid);
+    }
+    tether_client_close(c);
+}
+
+static void test_stop_kills_everything(void **state)
+{
+    check_stop_kills_all(*state, edit_writable);
+}
+
+static void test_stop_kills_everything_host_pid(void **state)
+{
+    check_stop_kills_all(*state, edit_host_pid);
+}
+
 static void edit_stop_signal(json_t *config, void *data)
 {
     json_t *ann = json_object_get(config, "annotations");
@@ -426,6 +490,8 @@ int main(void)
         TH_BOTH_RUNTIMES(test_stop_trapped_term),
         TH_BOTH_RUNTIMES(test_stop_trapped_term_with_init),
         TH_BOTH_RUNTIMES(test_stop_ignored_term),
+        TH_BOTH_RUNTIMES(test_stop_kills_everything),
+        TH_BOTH_RUNTIMES(test_stop_kills_everything_host_pid),
         TH_BOTH_RUNTIMES(test_stop_signal_choice),
         TH_BOTH_RUNTIMES(test_stop_caller_disconnects),
         TH_BOTH_RUNTIMES(test_stop_twice),
