@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,6 +120,7 @@ int tether_runtime_init(struct tether_runtime *rt, const char *name_or_path, con
     int errnum = 0;
 
     memset(rt, 0, sizeof(*rt));
+    rt->have_nofile = getrlimit(RLIMIT_NOFILE, &rt->nofile) == 0;
     if (*name == '\0')
         return tether_error_setk(err, TETHER_ERR_INVALID, 0, "empty runtime name");
     if (strchr(name, '/') != NULL) {
@@ -372,6 +374,7 @@ struct child_plan {
     int fds[4];
     int report_fd;
     pid_t parent;
+    const struct rlimit *nofile; /* the fd limit to give back, or NULL */
 };
 
 static void __attribute__((noreturn)) child_fail(int report_fd, enum child_stage stage)
@@ -408,6 +411,10 @@ static void __attribute__((noreturn)) child_exec(const struct child_plan *p)
             sigaction(sig, &dfl, NULL); /* EINVAL for the libc-reserved ones is fine */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The runtime (and the container, where its bundle sets no limit) gets the fd limit the
+     * shim was started with, not the one the shim raised for itself. */
+    if (p->nofile != NULL)
+        setrlimit(RLIMIT_NOFILE, p->nofile);
 
     /* Move every source above the targets first, so that a source already sitting at 0..3
      * is not overwritten before it is used. */
@@ -573,6 +580,7 @@ int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op
     }
     plan.fds[3] = log_fd;
     plan.argv = argv;
+    plan.nofile = rt->have_nofile ? &rt->nofile : NULL;
 
     pid = fork_runtime(&plan, &cmd->report_fd, err);
     if (pid < 0)

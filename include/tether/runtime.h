@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <tether/error.h>
@@ -17,6 +18,10 @@ struct tether_runtime {
     char *path; /* absolute path of the runtime binary */
     char *name; /* basename, e.g. "runc" */
     char *root; /* value of the global --root option, or NULL for the runtime's default */
+    /* RLIMIT_NOFILE when tether_runtime_init ran: runtime children get it back, whatever the
+     * caller raised its own limit to since. */
+    struct rlimit nofile;
+    bool have_nofile;
 };
 
 enum tether_runtime_op {

@@ -102,6 +102,9 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
     core->init_path = cfg->init_path != NULL ? xstrdup(cfg->init_path) : NULL;
     tether_events_init(&core->events, cfg->events_retained);
     tether_reaper_init(&core->reaper, log);
+    /* The runtime driver records the fd limit its children get back before it is raised. */
+    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0)
+        goto fail;
     raise_fd_limit(log);
     if (tether_loop_init(&core->loop, err) < 0)
         goto fail;
@@ -129,8 +132,6 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
         tether_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
         goto fail;
     }
-    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0)
-        goto fail;
     core->jobenv = (struct tether_job_env){.reaper = &core->reaper,
                                            .rt = &core->rt,
                                            .loop = &core->loop,

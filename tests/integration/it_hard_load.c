@@ -244,6 +244,42 @@ static void test_fd_limit_hit(void **state)
     assert_non_null(strstr(log, "not accepting until a client leaves"));
 }
 
+/* The shim raises its own soft fd limit to the hard one; the runtime it runs gets the limit
+ * the shim was started with back (runc, a Go program, then raises its own again; crun and
+ * the containers it starts without rlimits in their bundle keep it). Seen through a
+ * stand-in runtime whose `--version` says its limit. */
+static void test_runtime_keeps_fd_limit(void **state)
+{
+    struct th_fixture *f = *state;
+    struct rlimit saved, low;
+    struct tether_client *c;
+    struct tether_error err = {0};
+    json_auto_t *res = NULL;
+    cleanup_free char *script = xasprintf("%s/fake-runtime", f->env.dir);
+    static const char text[] = "#!/bin/sh\necho \"fake-runtime version $(ulimit -n)\"\n";
+    char bundle[PATH_MAX];
+
+    if (getrlimit(RLIMIT_NOFILE, &saved) < 0)
+        fail_msg("getrlimit: %s", strerror(errno));
+    if (saved.rlim_max < 2048)
+        skip();
+    if (tether_write_file_atomic(script, text, sizeof(text) - 1, 0755, &err) < 0)
+        fail_msg("%s", err.msg);
+    th_make_bundle(&f->env, "fake-bundle", argv_sleep, bundle, sizeof(bundle));
+    low = saved;
+    low.rlim_cur = 1000;
+    if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+        fail_msg("setrlimit: %s", strerror(errno));
+    th_shim_unique_id("fdlimit", f->id, sizeof(f->id));
+    th_shim_launch(&f->shim, &f->env, script, f->id, bundle);
+    setrlimit(RLIMIT_NOFILE, &saved);
+    c = th_shim_connect(&f->shim);
+    res = th_call_ok(c, "version", NULL);
+    assert_string_equal(th_str(json_object_get(res, "runtime"), "version"),
+                        "fake-runtime version 1000");
+    tether_client_close(c);
+}
+
 /* Reads what a client that stopped reading was sent, up to the end of its connection;
  * returns how many events it got and whether the last message was the "dropped"
  * notification, with a reason. */
@@ -464,6 +500,7 @@ int main(void)
         TH_RUNTIME_TEST(test_thousand_clients, "runc"),
         TH_RUNTIME_TEST(test_burst_nonblocking, "runc"),
         TH_RUNTIME_TEST(test_fd_limit_hit, "runc"),
+        TH_RUNTIME_TEST(test_runtime_keeps_fd_limit, "runc"),
         TH_RUNTIME_TEST(test_slow_subscriber, "runc"),
         TH_RUNTIME_TEST(test_rss_many_requests, "runc"),
         TH_RUNTIME_TEST(test_fds_lifecycles, "runc"),
