@@ -13,6 +13,10 @@
  *                                                      spawn until its launcher returned
  *                                                      (socket ready); then shut down, untimed
  *
+ * With PHASES=1 in the environment, runc-steps and tether print the duration of each phase
+ * after the total, as NAME=NANOSECONDS: launch (tether), create, start, exit (from start
+ * done to the exit known), delete, shutdown (tether: shutdown asked to the shim gone).
+ *
  * The container must exit with status 0. The program is a child subreaper, so the daemons
  * that fork away from their launcher (conmon, tether-shim) come back to it and their end is
  * part of the measurement. */
@@ -29,6 +33,32 @@
 
 #define PIDFILE_TIMEOUT_MS 10000
 #define EXIT_TIMEOUT_MS    30000
+
+/* Phase marks of one lifecycle: mark() records the time since the previous mark. */
+#define PHASES_MAX 8
+static struct {
+    const char *name[PHASES_MAX];
+    uint64_t ns[PHASES_MAX];
+    int n;
+    uint64_t last;
+} phases;
+
+static void mark_start(void)
+{
+    phases.n = 0;
+    phases.last = bench_now_ns();
+}
+
+static void mark(const char *name)
+{
+    uint64_t now = bench_now_ns();
+
+    if (phases.n < PHASES_MAX) {
+        phases.name[phases.n] = name;
+        phases.ns[phases.n++] = now - phases.last;
+    }
+    phases.last = now;
+}
 
 static uint64_t life_cmd(char *const argv[])
 {
@@ -51,6 +81,7 @@ static uint64_t life_runc_steps(const char *runtime, const char *root, const cha
     int status;
     int out[2];
 
+    mark_start();
     /* The container's stdout and stderr are a pipe, as a shim gives them (runc create is
      * measurably slower with /dev/null there); nothing is written to it. */
     if (pipe2(out, O_CLOEXEC) < 0)
@@ -59,9 +90,13 @@ static uint64_t life_runc_steps(const char *runtime, const char *root, const cha
     close(out[1]);
     /* The init was re-parented to this subreaper when `create` exited. */
     init = bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
+    mark("create");
     bench_run_ok(start_argv);
+    mark("start");
     status = bench_wait(init);
+    mark("exit");
     bench_run_ok(delete_argv);
+    mark("delete");
     t0 = bench_now_ns() - t0;
     close(out[0]);
     close(watcher);
@@ -156,17 +191,24 @@ static uint64_t life_tether(const char *shim_path, const char *root, const char 
     long long status;
     uint64_t t0 = bench_now_ns();
 
+    mark_start();
     bench_tether_launch(shim_path, id, bundle, state, root, NULL, &shim);
     c = bench_conn_open(shim.socket);
+    mark("launch");
     json_decref(bench_conn_call(c, "create", NULL));
+    mark("create");
     json_decref(bench_conn_call(c, "start", NULL));
+    mark("start");
     res = bench_conn_call(c, "wait", NULL);
+    mark("exit");
     status = json_integer_value(json_object_get(res, "exit_status"));
     json_decref(res);
     json_decref(bench_conn_call(c, "delete", NULL));
+    mark("delete");
     json_decref(bench_conn_call(c, "shutdown", NULL));
     bench_conn_close(c);
     bench_wait_ok(shim.pid, "tether-shim");
+    mark("shutdown");
     t0 = bench_now_ns() - t0;
 
     if (status != 0)
@@ -210,6 +252,10 @@ int main(int argc, char **argv)
         bench_die("usage: benchlife cmd ARGV... | runc-steps RUNTIME ROOT BUNDLE ID PIDFILE | "
                   "conmon RUNTIME ROOT BUNDLE ID WORKDIR | "
                   "tether|launch SHIM ROOT BUNDLE ID STATEDIR");
-    printf("%llu\n", (unsigned long long)ns);
+    printf("%llu", (unsigned long long)ns);
+    if (getenv("PHASES") != NULL)
+        for (int i = 0; i < phases.n; i++)
+            printf(" %s=%llu", phases.name[i], (unsigned long long)phases.ns[i]);
+    printf("\n");
     return 0;
 }
