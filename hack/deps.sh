@@ -19,7 +19,7 @@ test)
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
     ;;
 bench)
-    pkgs+=(libcmocka-dev conmon containerd)
+    pkgs+=(libcmocka-dev conmon containerd gnuplot-nox)
     ;;
 *)
     echo "usage: $0 [build|test|bench]" >&2

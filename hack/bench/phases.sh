@@ -44,6 +44,9 @@ phase_memory() {
     for m in RSS PSS Private_Dirty threads; do
         meta "N=$n: $m" section "$sec"
         meta "N=$n: $m" ref "$L_TETHER"
+        if [ "$m" = PSS ] && [ "$n" -gt 1 ]; then
+            meta "N=$n: $m" chart "memory|Memory per shim: PSS, $n idle containers per shim"
+        fi
     done
     if [ "$n" -gt 1 ]; then
         say "idle wakeups over $MEM_IDLE s"
@@ -137,6 +140,7 @@ phase_lifecycle() {
     meta "$LIFE_M" section "Lifecycle latency: create, start, wait, delete of a \`true\` container"
     meta "$LIFE_M" floor "$(life_label run)"
     meta "$LIFE_M" ref "$(life_label tether)"
+    meta "$LIFE_M" chart "lifecycle|Lifecycle of a true container: create, start, wait, delete"
     meta "$LAUNCH_M" section "Lifecycle latency: create, start, wait, delete of a \`true\` container"
 }
 
@@ -247,6 +251,7 @@ phase_log() {
         meta "$m" ref "$(log_label cri)"
     done
     meta "$LOG_RATE" better higher
+    meta "$LOG_T" chart "log|Log throughput: $((LOG_BYTES / 1048576)) MiB of 100-byte lines"
 
     # Does the consumer's memory grow with the amount logged? The same runs with a small
     # amount, once each, against the peak RSS of the full runs above.

@@ -17,7 +17,7 @@ ws=$1
 doc=$2
 md=$ws/report.md
 
-LC_ALL=C awk -F'\t' -v md="$md" '
+LC_ALL=C awk -F'\t' -v md="$md" -v charts="$ws/charts.md" '
 function fmt(v,    a) {
     if (v == "") return "-"
     if (v == int(v)) return sprintf("%d", v)
@@ -231,6 +231,15 @@ END {
     print "" > md
     print "`hack/bench/run.sh --quick` runs every measurement with small counts in a minute or two and writes no page (CI uses it to prove the harness works; its figures mean little)." > md
     print "" > md
+    # The charts of this run (hack/bench/charts.sh), when there are any.
+    if ((getline line < charts) > 0) {
+        print "## At a glance" > md
+        print "" > md
+        print "Medians of this run; the bars go from the minimum to the maximum sample. tether in blue." > md
+        print "" > md
+        print line > md
+        while ((getline line < charts) > 0) print line > md
+    }
     print "## Machine" > md
     print "" > md
     print "| | |" > md

@@ -76,7 +76,7 @@ renice -n -10 -p $$ >/dev/null 2>&1 || say "cannot raise the priority: running a
 
 # --- packages ------------------------------------------------------------------------------
 PKGS=(conmon containerd runc crun busybox-static cmake build-essential pkg-config
-      libjansson-dev libseccomp-dev libcmocka-dev)
+      libjansson-dev libseccomp-dev libcmocka-dev gnuplot-nox)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
@@ -298,4 +298,10 @@ phase_rpc
 rm -rf "$BB/last-run"
 mkdir -p "$BB/last-run"
 cp "$WS/results.tsv" "$WS/meta.tsv" "$WS/machine.tsv" "$BB/last-run/"
+# Charts next to the page (docs/bench/), or with the samples when no page is written.
+if [ "$DOC" = none ]; then
+    "$HB/charts.sh" "$BB/last-run" "$BB/last-run/bench" bench
+else
+    "$HB/charts.sh" "$BB/last-run" "$(dirname "$DOC")/bench" bench
+fi
 "$HB/report.sh" "$BB/last-run" "$DOC"
