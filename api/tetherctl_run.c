@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <tether/paths.h>
 #include <tether/util.h>
 
 #include "tetherctl.h"
@@ -37,20 +38,15 @@ static char *find_shim(struct tether_error *err)
 {
     const char *env = getenv("TETHER_SHIM");
     const char *path = getenv("PATH");
-    char self[PATH_MAX];
-    ssize_t n;
+    cleanup_free char *self = NULL;
     char *found;
 
     if (env != NULL && env[0] != '\0')
         return xstrdup(env);
-    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        char *slash;
-        self[n] = '\0';
-        slash = strrchr(self, '/');
-        if (slash != NULL && (found = executable_in(self, (size_t)(slash - self))) != NULL)
-            return found;
-    }
+    /* Both are installed in BINDIR, and sit together in the build tree's bin/. */
+    self = tether_paths_self_dir();
+    if (self != NULL && (found = executable_in(self, strlen(self))) != NULL)
+        return found;
     if (path == NULL)
         path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     for (const char *p = path;; p++) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tether needs to build, test, demo and benchmark on Debian 12.
-# Usage: hack/deps.sh [build|test|bench]   (each set includes the previous ones)
+# Usage: hack/deps.sh [build|package|test|bench]   (each set includes build; test includes
+# package, for the package check of hack/test.sh)
 # Quick when everything is there already: apt runs only for missing packages.
 set -euo pipefail
 
@@ -13,16 +14,23 @@ pkgs+=(protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
        golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev
        golang-github-containerd-cgroups-dev golang-github-gogo-protobuf-dev
        golang-github-gogo-googleapis-dev)
+# The Debian package (hack/package.sh) and lintian.
+package_tools=(debhelper dpkg-dev lintian)
 case "$set_name" in
 build) ;;
+package)
+    pkgs+=("${package_tools[@]}")
+    ;;
 test)
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
+    # tests/package/check_package.sh builds the package and reads its man pages.
+    pkgs+=("${package_tools[@]}" man-db)
     ;;
 bench)
     pkgs+=(libcmocka-dev conmon containerd gnuplot-nox)
     ;;
 *)
-    echo "usage: $0 [build|test|bench]" >&2
+    echo "usage: $0 [build|package|test|bench]" >&2
     exit 2
     ;;
 esac

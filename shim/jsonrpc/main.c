@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include <tether/paths.h>
 #include <tether/util.h>
 
 #include "shim.h"
@@ -189,14 +190,10 @@ parse_args(int argc, char **argv, struct tether_shim_config *cfg, struct tether_
                                     tether_quote(cfg->bundle, q, sizeof(q)));
     }
     if (cfg->init_path == NULL) {
-        /* tether-init is installed next to tether-shim. */
-        char self[PATH_MAX];
-        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (len > 0) {
-            self[len] = '\0';
-            *strrchr(self, '/') = '\0';
-            cfg->init_path = xasprintf("%s/tether-init", self);
-        }
+        /* Installed: LIBEXECDIR/tether/tether-init; in the build tree: beside the shim. */
+        cleanup_free char *self = tether_paths_self_dir();
+        if (self != NULL)
+            cfg->init_path = tether_paths_helper(self, "tether-init");
     }
     if (has_control(state_dir) || (cfg->socket_path != NULL && has_control(cfg->socket_path)) ||
         (cfg->runtime != NULL && has_control(cfg->runtime)) ||
