@@ -4,10 +4,6 @@
 # with lintian, failing on any error. Installs what it needs on Debian 12 (as root).
 # Prints the package's path on its last line.
 # Usage: hack/package.sh [OUT_DIR]      (default build/package)
-#
-# There is no debian/copyright while the project has no license; the package cannot be
-# distributed then. TETHER_PACKAGE_NO_COPYRIGHT=1 builds it all the same for local checks
-# (tests/package/check_package.sh): lintian's no-copyright-file is then not counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,15 +21,6 @@ changelog=$(dpkg-parsechangelog -l debian/changelog -S Version)
 [ "$changelog" = "$version" ] ||
     die "debian/changelog is at $changelog, CMakeLists.txt at $version: add an entry" \
         "(dch -v $version)"
-suppress=()
-if [ ! -f debian/copyright ]; then
-    [ "${TETHER_PACKAGE_NO_COPYRIGHT:-0}" = 1 ] ||
-        die "debian/copyright is missing: the project has no license yet, so the package" \
-            "cannot be distributed (TETHER_PACKAGE_NO_COPYRIGHT=1 builds it for local checks)"
-    echo "package: WARNING: no debian/copyright (the project has no license): this package" \
-        "is for local checks only" >&2
-    suppress=(--suppress-tags no-copyright-file)
-fi
 arch=$(dpkg-architecture -q DEB_HOST_ARCH)
 deb=tether_${version}_${arch}.deb
 
@@ -67,6 +54,6 @@ mv "$out/src"/tether*.ddeb "$out"/ 2>/dev/null || true
 rm -rf "$out/src"
 
 echo "package: lintian $deb"
-lintian --allow-root --fail-on error --display-info "${suppress[@]}" "$out/$deb" ||
+lintian --allow-root --fail-on error --display-info "$out/$deb" ||
     die "lintian found errors in $out/$deb"
 echo "$out/$deb"

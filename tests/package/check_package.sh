@@ -51,9 +51,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Build (and lint) the package. Without a license there is no debian/copyright yet;
-# hack/package.sh says so loudly and builds the package for this check all the same.
-deb=$(TETHER_PACKAGE_NO_COPYRIGHT=1 hack/package.sh "$out" | tail -n 1)
+# 1. Build (and lint) the package.
+deb=$(hack/package.sh "$out" | tail -n 1)
 [ -f "$deb" ] || fail "hack/package.sh made no package (last line: $deb)"
 echo "check_package: built $deb ($((SECONDS - started))s)"
 
@@ -67,9 +66,6 @@ dpkg -L tether | sort >"$work/files"
     fail "/usr/bin/tetherctl does not belong to the package"
 for f in /usr/bin/tetherctl /usr/bin/tether-shim /usr/libexec/tether/tether-init \
     /usr/share/bash-completion/completions/tetherctl /usr/share/doc/tether/copyright; do
-    case $f in
-    */copyright) [ -f debian/copyright ] || continue ;; # see step 1
-    esac
     grep -qxF "$f" "$work/files" || fail "the package has no $f"
 done
 for page in tetherctl tether-shim tether-init tether-protocol; do
