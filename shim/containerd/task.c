@@ -348,15 +348,15 @@ static void reply_start(struct tether_ctrd_req *r, const struct tether_result *r
     tether_ctrd_req_answer(r, &resp.base);
 }
 
-/* A task whose Create has been answered (its container exists for the core), or NULL
- * after answering. */
+/* A task whose Create has been answered, or NULL after answering NotFound: until then
+ * the container is not there for any other call, as with containerd's own shim. */
 static struct tether_ctrd_task *created_task(struct tether_ctrd_ctx *ctx, const char *id)
 {
-    struct tether_ctrd_task *task = tether_ctrd_task_get(ctx, id);
+    struct tether_ctrd_task *task = tether_ctrd_task_find(ctx->shim, id != NULL ? id : "");
 
-    if (task != NULL && (task->creating || task->ctr == NULL)) {
-        tether_ctrd_answer_code(ctx, TETHER_TTRPC_CODE_FAILED_PRECONDITION,
-                                "task %s is being created", id);
+    if (task == NULL || task->creating || task->ctr == NULL) {
+        tether_ctrd_answer_code(ctx, TETHER_TTRPC_CODE_NOT_FOUND,
+                                "container not created: not found");
         return NULL;
     }
     return task;
