@@ -219,6 +219,30 @@ int th_cmd_finish(struct th_cmd *cmd)
     return cmd->status;
 }
 
+bool th_cmd_wait_output(struct th_cmd *cmd, const char *needle, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t len = strlen(cmd->out), err_len = strlen(cmd->err);
+
+    for (;;) {
+        struct pollfd pfd = {.fd = cmd->out_fd, .events = POLLIN};
+        if (strstr(cmd->out, needle) != NULL)
+            return true;
+        if (now_ms() > deadline)
+            return false;
+        poll(&pfd, 1, 20);
+        drain(cmd->out_fd, &cmd->out, &len);
+        if (cmd->err_fd >= 0)
+            drain(cmd->err_fd, &cmd->err, &err_len);
+    }
+}
+
+int th_cmd_stop(struct th_cmd *cmd)
+{
+    kill(cmd->pid, SIGTERM);
+    return th_cmd_finish(cmd);
+}
+
 int th_cmd_run(struct th_cmd *cmd)
 {
     th_cmd_start(cmd);

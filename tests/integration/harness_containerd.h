@@ -78,6 +78,10 @@ int th_cmd_run(struct th_cmd *cmd);
 /* Starts cmd without waiting; th_cmd_finish then feeds, reads and waits for it. */
 void th_cmd_start(struct th_cmd *cmd);
 int th_cmd_finish(struct th_cmd *cmd);
+/* Reads what a started cmd wrote until its stdout holds needle; false after timeout_ms. */
+bool th_cmd_wait_output(struct th_cmd *cmd, const char *needle, int timeout_ms);
+/* Ends a started cmd with SIGTERM and collects it. */
+int th_cmd_stop(struct th_cmd *cmd);
 void th_cmd_free(struct th_cmd *cmd);
 
 /* ctr --address <sock> -n <ns> ARGS... (NULL-terminated) with stdin /dev/null; returns the
