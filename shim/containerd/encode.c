@@ -121,27 +121,64 @@ static uint64_t unlimited_v2(uint64_t limit)
     return limit != 0 ? limit : UINT64_MAX;
 }
 
+static void fill_v1_memory(Io__Containerd__Cgroups__V1__MemoryStat *mem,
+                           const struct tether_stats *st)
+{
+    const struct tether_memory_stat *m = &st->memory_stat;
+
+    /* memory.stat's hierarchical totals, which ctr and CRI read. */
+    mem->total_cache = m->cache;
+    mem->total_rss = m->rss;
+    mem->total_rss_huge = m->rss_huge;
+    mem->total_mapped_file = m->mapped_file;
+    mem->total_dirty = m->dirty;
+    mem->total_writeback = m->writeback;
+    mem->total_pg_fault = m->pgfault;
+    mem->total_pg_maj_fault = m->pgmajfault;
+    mem->total_inactive_anon = m->inactive_anon;
+    mem->total_active_anon = m->active_anon;
+    mem->total_inactive_file = m->inactive_file;
+    mem->total_active_file = m->active_file;
+    mem->total_unevictable = m->unevictable;
+}
+
 static void answer_v1(struct tether_ctrd_ctx *ctx, const struct tether_stats *st)
 {
     Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;
     Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;
     Io__Containerd__Cgroups__V1__CPUStat cpu = IO__CONTAINERD__CGROUPS__V1__CPUSTAT__INIT;
     Io__Containerd__Cgroups__V1__CPUUsage usage = IO__CONTAINERD__CGROUPS__V1__CPUUSAGE__INIT;
+    Io__Containerd__Cgroups__V1__Throttle throttle = IO__CONTAINERD__CGROUPS__V1__THROTTLE__INIT;
     Io__Containerd__Cgroups__V1__MemoryStat mem = IO__CONTAINERD__CGROUPS__V1__MEMORY_STAT__INIT;
     Io__Containerd__Cgroups__V1__MemoryEntry mem_usage =
         IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
+    Io__Containerd__Cgroups__V1__MemoryEntry swap = IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
 
     /* ctr reads memory.usage and cpu.usage whenever memory and cpu are there: they are
      * always filled together. */
     if (st->have & TETHER_STATS_CPU) {
         usage.total = st->cpu_usage_ns;
+        usage.user = st->cpu_user_ns;
+        usage.kernel = st->cpu_system_ns;
+        usage.n_per_cpu = st->n_cpus;
+        usage.per_cpu = (uint64_t *)st->cpu_per_cpu_ns;
+        throttle.periods = st->cpu_periods;
+        throttle.throttled_periods = st->cpu_throttled_periods;
+        throttle.throttled_time = st->cpu_throttled_ns;
         cpu.usage = &usage;
+        cpu.throttling = &throttle;
         m.cpu = &cpu;
     }
     if (st->have & TETHER_STATS_MEMORY) {
         mem_usage.usage = st->memory_usage_bytes;
         mem_usage.limit = unlimited_v1(st->memory_limit_bytes);
+        mem_usage.max = st->memory_max_usage_bytes;
+        mem_usage.failcnt = st->memory_failcnt;
+        swap.usage = st->swap_usage_bytes;
+        swap.limit = unlimited_v1(st->swap_limit_bytes);
         mem.usage = &mem_usage;
+        mem.swap = &swap;
+        fill_v1_memory(&mem, st);
         m.memory = &mem;
     }
     if (st->have & TETHER_STATS_PIDS) {
@@ -158,14 +195,35 @@ static void answer_v2(struct tether_ctrd_ctx *ctx, const struct tether_stats *st
     Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
     Io__Containerd__Cgroups__V2__CPUStat cpu = IO__CONTAINERD__CGROUPS__V2__CPUSTAT__INIT;
     Io__Containerd__Cgroups__V2__MemoryStat mem = IO__CONTAINERD__CGROUPS__V2__MEMORY_STAT__INIT;
+    const struct tether_memory_stat *ms = &st->memory_stat;
 
     if (st->have & TETHER_STATS_CPU) {
         cpu.usage_usec = st->cpu_usage_ns / 1000;
+        cpu.user_usec = st->cpu_user_ns / 1000;
+        cpu.system_usec = st->cpu_system_ns / 1000;
+        cpu.nr_periods = st->cpu_periods;
+        cpu.nr_throttled = st->cpu_throttled_periods;
+        cpu.throttled_usec = st->cpu_throttled_ns / 1000;
         m.cpu = &cpu;
     }
     if (st->have & TETHER_STATS_MEMORY) {
         mem.usage = st->memory_usage_bytes;
         mem.usage_limit = unlimited_v2(st->memory_limit_bytes);
+        mem.swap_usage = st->swap_usage_bytes;
+        mem.swap_limit = unlimited_v2(st->swap_limit_bytes);
+        mem.file = ms->cache;
+        mem.anon = ms->rss;
+        mem.anon_thp = ms->rss_huge;
+        mem.file_mapped = ms->mapped_file;
+        mem.file_dirty = ms->dirty;
+        mem.file_writeback = ms->writeback;
+        mem.pgfault = ms->pgfault;
+        mem.pgmajfault = ms->pgmajfault;
+        mem.inactive_anon = ms->inactive_anon;
+        mem.active_anon = ms->active_anon;
+        mem.inactive_file = ms->inactive_file;
+        mem.active_file = ms->active_file;
+        mem.unevictable = ms->unevictable;
         m.memory = &mem;
     }
     if (st->have & TETHER_STATS_PIDS) {

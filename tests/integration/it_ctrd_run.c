@@ -239,6 +239,9 @@ static void test_pause_metrics_kill(void **state)
     } else {
         assert_non_null(strstr(out, "memory.usage_in_bytes"));
         assert_non_null(strstr(out, "cpuacct.usage"));
+        /* Time per CPU, from cpuacct.usage_percpu. */
+        assert_non_null(strstr(out, "cpuacct.usage_percpu"));
+        assert_null(strstr(out, "[]"));
     }
     assert_non_null(strstr(out, "pids.current"));
     free(out);
