@@ -408,6 +408,24 @@ int tether_container_update(struct tether_container *ctr, const char *resources,
  * when the caller goes away. */
 int tether_container_stop(struct tether_container *ctr, int sig, unsigned timeout_s,
                           struct tether_call *call, struct tether_error *err);
+/* What a checkpoint does: CRIU's image and work directories (absolute; work NULL = the
+ * image directory) and the options CRIU takes for what the container holds. */
+struct tether_checkpoint_opts {
+    const char *image_path;
+    const char *work_path;
+    bool leave_running; /* else the container stops once it is dumped */
+    bool tcp_established;
+    bool ext_unix_sk;
+    bool shell_job; /* a terminal */
+    bool file_locks;
+    const char *const *empty_ns; /* namespaces left empty, NULL-terminated (may be NULL) */
+};
+
+/* Dumps a running or paused container with the runtime's `checkpoint` (CRIU). Result:
+ * nothing. Kind RUNTIME with the runtime's text when it (or CRIU) fails. */
+int tether_container_checkpoint(struct tether_container *ctr,
+                                const struct tether_checkpoint_opts *opts, struct tether_call *call,
+                                struct tether_error *err);
 /* Starts an exec process. Result: pid. Kind EXISTS for an exec id in use. */
 int tether_container_exec(struct tether_container *ctr, const struct tether_exec_opts *opts,
                           struct tether_call *call, struct tether_error *err);
