@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <ftw.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
 #include <tether/util.h>
 
 #include "github.com/containerd/containerd/api/events/task.pb-c.h"
+#include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb-c.h"
 #include "mount.h"
 #include "task.h"
 
@@ -87,6 +90,7 @@ void tether_ctrd_req_answer(struct tether_ctrd_req *r, const ProtobufCMessage *m
 {
     tether_ctrd_answer(&r->ctx, msg);
     free(r->proc);
+    free(r->path);
     free(r);
 }
 
@@ -94,6 +98,7 @@ void tether_ctrd_req_fail(struct tether_ctrd_req *r, const struct tether_error *
 {
     tether_ctrd_answer_error(&r->ctx, r->method, err);
     free(r->proc);
+    free(r->path);
     free(r);
 }
 
@@ -721,11 +726,98 @@ static void m_shutdown(struct tether_ctrd_ctx *ctx, ProtobufCMessage **msg)
         tether_ctrd_shim_shutdown(ctx->shim);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void checkpoint_done(struct tether_call *call, const struct tether_error *err,
+                            const struct tether_result *res)
+{
+    struct tether_ctrd_req *r = container_of(call, struct tether_ctrd_req, call);
+    struct tether_ctrd_task *task = r->task;
+    struct tether_error e;
+
+    (void)res;
+    if (err != NULL) {
+        /* CRIU's log would go with the work directory: it is kept in the bundle. */
+        cleanup_free char *log = xasprintf("%s/dump.log", r->path);
+        cleanup_free char *kept = xasprintf("%s/criu-dump.log", task->bundle);
+        e = *err;
+        if (rename(log, kept) == 0)
+            tether_error_prefix(&e, "checkpoint (CRIU's log: %s)", kept);
+        nftw(r->path, remove_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        tether_ctrd_req_fail(r, &e);
+        return;
+    }
+    nftw(r->path, remove_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    tether_ctrd_req_answer(r, NULL);
+}
+
+#define CHECKPOINT_OPTIONS_URL "containerd.runc.v1.CheckpointOptions"
+
+/* The options containerd passes as runc's CheckpointOptions; other types are ignored. */
+static Containerd__Runc__V1__CheckpointOptions *checkpoint_options(const Google__Protobuf__Any *any)
+{
+    size_t ulen, nlen = strlen(CHECKPOINT_OPTIONS_URL);
+
+    if (any == NULL)
+        return NULL;
+    ulen = strlen(any->type_url);
+    if (ulen < nlen || strcmp(any->type_url + ulen - nlen, CHECKPOINT_OPTIONS_URL) != 0)
+        return NULL;
+    return (Containerd__Runc__V1__CheckpointOptions *)tether_ttrpc_unpack(
+        &containerd__runc__v1__checkpoint_options__descriptor, any->value.data, any->value.len);
+}
+
 static void m_checkpoint(struct tether_ctrd_ctx *ctx, ProtobufCMessage **msg)
 {
-    (void)msg;
-    tether_ctrd_answer_code(ctx, TETHER_TTRPC_CODE_UNIMPLEMENTED,
-                            "checkpoint is not implemented yet");
+    const Containerd__Task__V2__CheckpointTaskRequest *req = (void *)*msg;
+    struct tether_ctrd_task *task = created_task(ctx, req->id);
+    struct tether_checkpoint_opts opts = {.image_path = req->path, .leave_running = true};
+    Containerd__Runc__V1__CheckpointOptions *o;
+    cleanup_free const char **empty_ns = NULL;
+    struct tether_ctrd_req *r;
+    struct tether_error err = {0};
+
+    if (task == NULL)
+        return;
+    if (req->path[0] != '/') {
+        tether_ctrd_answer_code(ctx, TETHER_TTRPC_CODE_INVALID_ARGUMENT,
+                                "checkpoint path must be absolute");
+        return;
+    }
+    o = checkpoint_options(req->options);
+    if (o != NULL) {
+        opts.leave_running = !o->exit;
+        opts.tcp_established = o->open_tcp;
+        opts.ext_unix_sk = o->external_unix_sockets;
+        opts.shell_job = o->terminal;
+        opts.file_locks = o->file_locks;
+        /* protobuf-c's repeated strings are counted, not NULL-terminated. */
+        empty_ns = xzalloc((o->n_empty_namespaces + 1) * sizeof(char *));
+        for (size_t i = 0; i < o->n_empty_namespaces; i++)
+            empty_ns[i] = o->empty_namespaces[i];
+        opts.empty_ns = empty_ns;
+    }
+    r = tether_ctrd_req_new(ctx, TETHER_CTRD_METHOD_OTHER, NULL);
+    r->call.done = checkpoint_done;
+    r->task = task;
+    /* CRIU works (and logs) in a directory of its own, removed afterwards. */
+    r->path = xasprintf("%s/criu-work", task->bundle);
+    opts.work_path = r->path;
+    if (mkdir(r->path, 0700) < 0 && errno != EEXIST) {
+        tether_error_set(&err, errno, "mkdir %s", r->path);
+        tether_ctrd_req_fail(r, &err);
+    } else if (tether_container_checkpoint(task->ctr, &opts, &r->call, &err) < 0) {
+        checkpoint_done(&r->call, &err, NULL);
+    }
+    if (o != NULL)
+        tether_ttrpc_message_free(&o->base);
 }
 
 /* ---- dispatch ---- */

@@ -32,6 +32,7 @@ struct tether_ctrd_req {
     struct tether_ctrd_task *task;
     struct tether_ctrd_exec *exec;
     struct tether_process_opts *proc; /* a Create's or Start's, while its stdio gets ready */
+    char *path;                       /* a Checkpoint's work directory, when it made one */
     struct tether_ctrd_req *next;     /* Waits queued on an exec not started yet */
 };
 

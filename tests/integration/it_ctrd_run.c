@@ -1,8 +1,8 @@
 /* ctr against a private containerd with the tether runtime (io.containerd.tether.v2):
  * `ctr run --rm` (exit codes, stdout and stderr apart, stdin, a terminal sized through
  * ResizePty), `ctr run -d` with `ctr task exec` (exit code, stdin, terminal), `task ps`,
- * pause and resume, metrics, kill (a signal, --all), `task rm`, `c rm`, and no shim left
- * once the last container of a shim is gone. */
+ * pause and resume, metrics, checkpoint, kill (a signal, --all), `task rm`, `c rm`, and no shim
+ * left once the last container of a shim is gone. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -246,6 +246,15 @@ static void test_pause_metrics_kill(void **state)
     assert_non_null(strstr(out, "pids.current"));
     free(out);
     free(err);
+
+    /* A checkpoint: where CRIU cannot run, its error comes back, clearly, and the container
+     * runs on; where it can, the container runs on too (ctr leaves it running). */
+    if (th_ctr(c, NULL, &err, "task", "checkpoint", "pmk", NULL) != 0) {
+        assert_non_null(strstr(err, "criu"));
+        assert_non_null(strstr(err, "criu-dump.log"));
+    }
+    free(err);
+    assert_true(th_ctrd_wait_status(c, "pmk", "RUNNING", 5000));
 
     /* The container's own handler turns TERM into exit 42. */
     assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "TERM", "pmk", NULL), 0);
