@@ -17,6 +17,9 @@ case "$set_name" in
 build) ;;
 test)
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
+    # The containerd front end's tests: a private containerd driven with ctr, and through
+    # its CRI plugin by a Python gRPC client (stubs generated at test time).
+    pkgs+=(containerd python3-grpcio python3-grpc-tools)
     ;;
 bench)
     pkgs+=(libcmocka-dev conmon containerd)

@@ -535,20 +535,62 @@ size_t th_ctrd_shims(struct th_ctrd *c, pid_t *pids, size_t max)
 
 /* ---- cleanup ---- */
 
-static void remove_tasks(struct th_ctrd *c)
+/* ctr in namespace ns (the test's, or CRI's k8s.io). */
+static int ctr_ns(struct th_ctrd *c, const char *ns, char **out, const char *const *args)
 {
+    const char *argv[32];
+    struct th_cmd cmd = {0};
+    size_t n = 0;
+
+    argv[n++] = "ctr";
+    argv[n++] = "--address";
+    argv[n++] = c->sock;
+    argv[n++] = "-n";
+    argv[n++] = ns;
+    for (size_t i = 0; args[i] != NULL && n < TETHER_ARRAY_SIZE(argv) - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    cmd.argv = argv;
+    th_cmd_run(&cmd);
+    if (out != NULL)
+        *out = steal_ptr(cmd.out);
+    th_cmd_free(&cmd);
+    return cmd.status;
+}
+
+static bool tracked(const struct th_ctrd *c, const char *id)
+{
+    for (size_t i = 0; i < c->n_ids; i++)
+        if (strcmp(c->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Every task and container of ns; of CRI's shared namespace, only those of this test. */
+static void remove_tasks(struct th_ctrd *c, const char *ns, bool only_tracked)
+{
+    static const char *const ls_tasks[] = {"task", "ls", "-q", NULL};
+    static const char *const ls_ctrs[] = {"containers", "ls", "-q", NULL};
     char *out = NULL;
 
-    th_ctr(c, &out, NULL, "task", "ls", "-q", NULL);
+    ctr_ns(c, ns, &out, ls_tasks);
     for (char *id = strtok(out, "\n"); id != NULL; id = strtok(NULL, "\n")) {
-        th_ctr(c, NULL, NULL, "task", "kill", "-a", "-s", "KILL", id, NULL);
-        th_ctr(c, NULL, NULL, "task", "rm", "-f", id, NULL);
+        const char *kill_args[] = {"task", "kill", "-a", "-s", "KILL", id, NULL};
+        const char *rm_args[] = {"task", "rm", "-f", id, NULL};
+        if (only_tracked && !tracked(c, id))
+            continue;
+        ctr_ns(c, ns, NULL, kill_args);
+        ctr_ns(c, ns, NULL, rm_args);
     }
     free(out);
     out = NULL;
-    th_ctr(c, &out, NULL, "containers", "ls", "-q", NULL);
-    for (char *id = strtok(out, "\n"); id != NULL; id = strtok(NULL, "\n"))
-        th_ctr(c, NULL, NULL, "containers", "rm", id, NULL);
+    ctr_ns(c, ns, &out, ls_ctrs);
+    for (char *id = strtok(out, "\n"); id != NULL; id = strtok(NULL, "\n")) {
+        const char *rm_args[] = {"containers", "rm", id, NULL};
+        if (only_tracked && !tracked(c, id))
+            continue;
+        ctr_ns(c, ns, NULL, rm_args);
+    }
     free(out);
 }
 
@@ -580,9 +622,9 @@ static void kill_shims(struct th_ctrd *c)
         sleep_ms(20);
 }
 
-static void runtime_leftovers(struct th_ctrd *c)
+static void runtime_leftovers(struct th_ctrd *c, const char *ns, bool only_tracked)
 {
-    cleanup_free char *root = xasprintf("/run/containerd/runc/%s", c->ns);
+    cleanup_free char *root = xasprintf("/run/containerd/runc/%s", ns);
     const char *list[] = {"runc", "--root", root, "list", "-q", NULL};
     struct th_cmd cmd = {.argv = list};
 
@@ -592,11 +634,13 @@ static void runtime_leftovers(struct th_ctrd *c)
     for (char *id = strtok(cmd.out, "\n"); id != NULL; id = strtok(NULL, "\n")) {
         const char *del[] = {"runc", "--root", root, "delete", "--force", id, NULL};
         struct th_cmd d = {.argv = del};
+        if (only_tracked && !tracked(c, id))
+            continue;
         th_cmd_run(&d);
         th_cmd_free(&d);
     }
     th_cmd_free(&cmd);
-    rmdir(root);
+    rmdir(root); /* only when empty */
 }
 
 static void unmount_under(const char *dir)
@@ -680,28 +724,33 @@ static void check_sanitizer_reports(struct th_ctrd *c)
 
 void th_ctrd_stop(struct th_ctrd *c)
 {
-    bool failed_reports;
-
     if (c->env.dir[0] == '\0')
         return;
-    if (c->pid > 0)
-        remove_tasks(c);
+    if (c->pid > 0) {
+        remove_tasks(c, c->ns, false);
+        if (c->cri)
+            remove_tasks(c, "k8s.io", true);
+    }
     stop_containerd(c);
     kill_shims(c);
-    runtime_leftovers(c);
+    runtime_leftovers(c, c->ns, false);
+    if (c->cri)
+        runtime_leftovers(c, "k8s.io", true);
     unmount_under(c->env.dir);
     for (size_t i = 0; i < c->n_ids; i++) {
         char sock[PATH_MAX];
+        char *cri_sock = tether_ctrd_socket_path(c->sock, "k8s.io", c->ids[i]);
         th_ctrd_shim_socket(c, c->ids[i], sock, sizeof(sock));
         unlink(sock);
+        if (c->cri)
+            unlink(cri_sock);
+        free(cri_sock);
     }
     remove_fifos(c);
     if (getenv("TETHER_KEEP_LOGS") != NULL) {
         cleanup_free char *copy = xasprintf("/tmp/tether-ctrd-%s.log", c->ns);
         rename(c->log, copy);
     }
-    failed_reports = false;
-    (void)failed_reports;
     check_sanitizer_reports(c);
     for (size_t i = 0; i < c->n_ids; i++)
         free(c->ids[i]);
