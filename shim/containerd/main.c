@@ -54,7 +54,7 @@ static void usage(FILE *out)
           "  delete  clean up after task ID: force-delete it in the runtime, unmount its root\n"
           "          filesystem, print its exit as a protobuf DeleteResponse\n"
           "\n"
-          "Options (one or two dashes, -name VALUE or -name=VALUE):\n"
+          "Options (Go style: one dash or two; a value after a space or an equals sign):\n"
           "  -namespace NS          containerd namespace of the task\n"
           "  -address ADDR          containerd's gRPC socket (names the shim's socket)\n"
           "  -publish-binary PATH   accepted for compatibility; events go to $TTRPC_ADDRESS\n"
