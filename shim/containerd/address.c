@@ -25,10 +25,8 @@ char *tether_ctrd_clean_path(const char *path)
         r = dotdot = 1;
     }
     while (r < n) {
-        if (path[r] == '/') {
-            r++; /* empty element */
-        } else if (path[r] == '.' && (r + 1 == n || path[r + 1] == '/')) {
-            r++; /* "." */
+        if (path[r] == '/' || (path[r] == '.' && (r + 1 == n || path[r + 1] == '/'))) {
+            r++; /* an empty element, or "." */
         } else if (path[r] == '.' && path[r + 1] == '.' && (r + 2 == n || path[r + 2] == '/')) {
             r += 2;
             if (w > dotdot) {

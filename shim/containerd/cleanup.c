@@ -107,15 +107,17 @@ static void runtime_delete(const char *bundle, const char *id, const char *ns,
     tether_runtime_args_init(&args);
     args.id = id;
     args.force = true;
-    if (tether_runtime_spawn(&rt, TETHER_RT_DELETE, &args, &cmd, &err) < 0) {
-        warnf(warn, "%s delete: %s", rt.name, err.msg);
-    } else if (wait_runtime(cmd.pid, &status) < 0) {
-        warnf(warn, "%s delete: %s", rt.name, strerror(errno));
-        tether_runtime_cmd_release(&cmd);
-    } else if (tether_runtime_finish(&cmd, status, NULL, &err) < 0) {
-        /* The usual case after a normal delete: the runtime no longer has it. */
-        warnf(warn, "%s delete: %s", rt.name, err.msg);
+    if (tether_runtime_spawn(&rt, TETHER_RT_DELETE, &args, &cmd, &err) == 0) {
+        if (wait_runtime(cmd.pid, &status) < 0) {
+            tether_error_set(&err, errno, "waiting for it");
+            tether_runtime_cmd_release(&cmd);
+        } else if (tether_runtime_finish(&cmd, status, NULL, &err) == 0) {
+            tether_runtime_fini(&rt);
+            return;
+        }
     }
+    /* After a normal delete the usual case: the runtime no longer has the container. */
+    warnf(warn, "%s delete: %s", rt.name, err.msg);
     tether_runtime_fini(&rt);
 }
 

@@ -63,9 +63,10 @@ void tether_ctrd_reply_pids(struct tether_ctrd_req *r, const struct tether_resul
     Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
     size_t n = res != NULL ? res->n_pids : 0, i;
     cleanup_free Containerd__V1__Types__ProcessInfo *infos = xzalloc((n + 1) * sizeof(*infos));
-    cleanup_free Containerd__V1__Types__ProcessInfo **ptrs = xzalloc((n + 1) * sizeof(*ptrs));
+    cleanup_free Containerd__V1__Types__ProcessInfo **ptrs =
+        xzalloc((n + 1) * sizeof(Containerd__V1__Types__ProcessInfo *));
     cleanup_free Google__Protobuf__Any *anys = xzalloc((n + 1) * sizeof(*anys));
-    cleanup_free uint8_t **values = xzalloc((n + 1) * sizeof(*values));
+    cleanup_free uint8_t **values = xzalloc((n + 1) * sizeof(uint8_t *));
 
     for (i = 0; i < n; i++) {
         containerd__v1__types__process_info__init(&infos[i]);

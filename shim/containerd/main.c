@@ -122,8 +122,10 @@ static int parse_args(int argc, char **argv, struct args *a, struct tether_error
     if (i < argc)
         return tether_error_set(err, 0, "unexpected argument: %s",
                                 tether_quote(argv[i], q, sizeof(q)));
-    if (a->action == NULL)
-        return tether_error_set(err, 0, "no action: start or delete (see -h)");
+    if (a->action == NULL) {
+        tether_error_set(err, 0, "no action: start or delete (see -h)");
+        return -1;
+    }
     if (strcmp(a->action, "start") != 0 && strcmp(a->action, "delete") != 0)
         return tether_error_set(err, 0, "unknown action %s: start or delete",
                                 tether_quote(a->action, q, sizeof(q)));
@@ -406,7 +408,7 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &all, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (parse_args(argc, argv, &a, &err) < 0) {
+    if (parse_args(argc, argv, &a, &err) < 0 || a.action == NULL) {
         fprintf(stderr, PROG ": %s\n", err.msg);
         return EXIT_USAGE;
     }

@@ -193,15 +193,17 @@ static int mount_one(const Containerd__Types__Mount *m, const char *target,
     cleanup_free char *dir = NULL;
     const char *type = m->type != NULL && m->type[0] != '\0' ? m->type : NULL;
     long page = sysconf(_SC_PAGESIZE);
+    const char *data;
     int rc;
 
     if (tether_ctrd_mount_options(m->options, m->n_options, &o, err) < 0)
         return -1;
-    if (type != NULL && strcmp(type, "overlay") == 0 && (long)strlen(o.data) >= page - 512 &&
-        compact_overlay(o.data, &compact, &dir) && (long)strlen(compact) < page) {
+    data = o.data != NULL ? o.data : "";
+    if (type != NULL && strcmp(type, "overlay") == 0 && (long)strlen(data) >= page - 512 &&
+        compact_overlay(data, &compact, &dir) && (long)strlen(compact) < page) {
         rc = mount_from(dir, m->source, target, type, o.flags & ~MS_REMOUNT, compact);
     } else {
-        rc = mount(m->source, target, type, o.flags, o.data[0] != '\0' ? o.data : NULL);
+        rc = mount(m->source, target, type, o.flags, data[0] != '\0' ? data : NULL);
     }
     if (rc < 0) {
         rc = tether_error_set(err, errno, "mount %s (%s) on %s", m->source ? m->source : "",

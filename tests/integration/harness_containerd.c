@@ -273,18 +273,11 @@ void th_ctr_argv(struct th_ctrd *c, const char **argv, size_t max, const char *c
     argv[n] = NULL;
 }
 
-int th_ctr(struct th_ctrd *c, char **out, char **err, ...)
+int th_ctr_args(struct th_ctrd *c, char **out, char **err, const char *const *args)
 {
-    const char *args[64], *argv[72];
+    const char *argv[72];
     struct th_cmd cmd = {0};
-    size_t n = 0;
-    va_list ap;
 
-    va_start(ap, err);
-    while ((args[n] = va_arg(ap, const char *)) != NULL)
-        if (++n == TETHER_ARRAY_SIZE(args) - 1)
-            fail_msg("too many ctr arguments");
-    va_end(ap);
     th_ctr_argv(c, argv, TETHER_ARRAY_SIZE(argv), args);
     cmd.argv = argv;
     th_cmd_run(&cmd);
@@ -303,7 +296,7 @@ bool th_ctrd_wait_status(struct th_ctrd *c, const char *id, const char *status, 
     do {
         char *out = NULL;
         bool found = false;
-        th_ctr(c, &out, NULL, "task", "ls", NULL);
+        th_ctr(c, &out, NULL, "task", "ls");
         for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
             char tid[256] = "", st[64] = "";
             int pid;
@@ -326,8 +319,10 @@ static void write_config(struct th_ctrd *c)
     FILE *f = fopen(c->config, "w");
     const char *d = c->env.dir;
 
-    if (f == NULL)
+    if (f == NULL) {
         fail_msg("open %s: %s", c->config, strerror(errno));
+        return;
+    }
     fprintf(
         f,
         "version = 2\n"
@@ -402,7 +397,7 @@ static void spawn_containerd(struct th_ctrd *c)
             c->pid = 0;
             fail_msg("containerd exited at start (log: %s)", c->log);
         }
-        if (th_ctr(c, NULL, NULL, "version", NULL) == 0)
+        if (th_ctr(c, NULL, NULL, "version") == 0)
             return;
         sleep_ms(20);
     }
@@ -437,7 +432,7 @@ static void make_image(struct th_ctrd *c, const char *name, const char *cmd_json
             fail_msg("ctr images import: %s", imp.err);
         th_cmd_free(&imp);
     }
-    if (th_ctr(c, NULL, NULL, "images", "import", tar, NULL) != 0)
+    if (th_ctr(c, NULL, NULL, "images", "import", tar) != 0)
         fail_msg("ctr images import %s failed", tar);
 }
 

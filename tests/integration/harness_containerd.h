@@ -84,9 +84,11 @@ bool th_cmd_wait_output(struct th_cmd *cmd, const char *needle, int timeout_ms);
 int th_cmd_stop(struct th_cmd *cmd);
 void th_cmd_free(struct th_cmd *cmd);
 
-/* ctr --address <sock> -n <ns> ARGS... (NULL-terminated) with stdin /dev/null; returns the
- * exit status, stdout in *out and stderr in *err (either may be NULL). */
-int th_ctr(struct th_ctrd *c, char **out, char **err, ...) __attribute__((sentinel));
+/* ctr --address <sock> -n <ns> ARGS... with stdin /dev/null; returns the exit status,
+ * stdout in *out and stderr in *err (either may be NULL). */
+#define th_ctr(c, out, err, ...)                                                                   \
+    th_ctr_args((c), (out), (err), (const char *const[]){__VA_ARGS__, NULL})
+int th_ctr_args(struct th_ctrd *c, char **out, char **err, const char *const *args);
 /* Builds the argv for ctr with args (NULL-terminated) into argv (at most max entries). */
 void th_ctr_argv(struct th_ctrd *c, const char **argv, size_t max, const char *const *args);
 

@@ -123,16 +123,14 @@ static void test_init_and_exec_events(void **state)
     start_events(&c, &sub, argv);
     th_ctrd_track(&c, "ev1");
     assert_int_equal(
-        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "ev1", "sleep", "1000", NULL),
-        0);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "exec", "--exec-id", "x1", "ev1", "sh", "-c",
-                            "exit 3", NULL),
-                     3);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "pause", "ev1", NULL), 0);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "resume", "ev1", NULL), 0);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "kill", "-s", "KILL", "ev1", NULL), 0);
+        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "ev1", "sleep", "1000"), 0);
+    assert_int_equal(
+        th_ctr(&c, NULL, NULL, "task", "exec", "--exec-id", "x1", "ev1", "sh", "-c", "exit 3"), 3);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "pause", "ev1"), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "resume", "ev1"), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "kill", "-s", "KILL", "ev1"), 0);
     assert_true(th_ctrd_wait_status(&c, "ev1", "STOPPED", 30000));
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "rm", "ev1", NULL), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "rm", "ev1"), 0);
     assert_true(th_cmd_wait_output(&sub, "/tasks/delete", 30000));
     usleep(200000);
     th_cmd_stop(&sub);
@@ -186,7 +184,7 @@ static void test_oom_event(void **state)
     /* tail keeps every byte of a stream without newlines: it grows until the limit. */
     assert_int_equal(th_ctr(&c, NULL, NULL, "run", "--rm", RUNTIME, "--memory-limit", "33554432",
                             TH_CTRD_IMAGE, "oom1", "sh", "-c",
-                            "head -c 1000000000 /dev/zero | tail; exit 0", NULL),
+                            "head -c 1000000000 /dev/zero | tail; exit 0"),
                      0);
     assert_true(th_cmd_wait_output(&sub, "/tasks/delete", 30000));
     th_cmd_stop(&sub);

@@ -27,10 +27,10 @@ static size_t shims(struct th_ctrd *c, pid_t *pids)
 
 static void remove_task(struct th_ctrd *c, const char *id)
 {
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", id, NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", id), 0);
     assert_true(th_ctrd_wait_status(c, id, "STOPPED", 30000));
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "rm", id, NULL), 0);
-    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", id, NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "rm", id), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", id), 0);
 }
 
 static void test_pod_shares_a_shim(void **state)
@@ -46,12 +46,12 @@ static void test_pod_shares_a_shim(void **state)
     th_ctrd_track(&c, "gb");
     th_ctrd_track(&c, "solo");
     assert_int_equal(th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, ANNOTATE, TH_CTRD_IMAGE, "ga",
-                            "sleep", "1000", NULL),
+                            "sleep", "1000"),
                      0);
     assert_int_equal(shims(&c, pids), 1);
     pod_shim = pids[0];
     assert_int_equal(th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, ANNOTATE, TH_CTRD_IMAGE, "gb",
-                            "sleep", "1000", NULL),
+                            "sleep", "1000"),
                      0);
     /* One process for the pod. */
     assert_int_equal(shims(&c, pids), 1);
@@ -61,8 +61,7 @@ static void test_pod_shares_a_shim(void **state)
 
     /* Not in the pod: a shim of its own. */
     assert_int_equal(
-        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "solo", "sleep", "1000", NULL),
-        0);
+        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "solo", "sleep", "1000"), 0);
     assert_int_equal(shims(&c, pids), 2);
     remove_task(&c, "solo");
     for (int i = 0; i < 250 && shims(&c, pids) != 1; i++)
@@ -76,8 +75,7 @@ static void test_pod_shares_a_shim(void **state)
     assert_int_equal(shims(&c, pids), 1);
     assert_int_equal(pids[0], pod_shim);
     assert_int_equal(
-        th_ctr(&c, &out, NULL, "task", "exec", "--exec-id", "still", "gb", "echo", "served", NULL),
-        0);
+        th_ctr(&c, &out, NULL, "task", "exec", "--exec-id", "still", "gb", "echo", "served"), 0);
     assert_string_equal(out, "served\n");
     free(out);
 

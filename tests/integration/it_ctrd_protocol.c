@@ -42,8 +42,7 @@ static int setup(void **state)
     th_ctrd_start(&f->c, false);
     th_ctrd_track(&f->c, ID);
     assert_int_equal(
-        th_ctr(&f->c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, ID, "sleep", "1000", NULL),
-        0);
+        th_ctr(&f->c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, ID, "sleep", "1000"), 0);
     assert_int_equal(th_ctrd_shims(&f->c, pids, 4), 1);
     f->shim = pids[0];
     th_ctrd_shim_socket(&f->c, ID, f->sock, sizeof(f->sock));
@@ -89,7 +88,7 @@ static void assert_containerd_served(struct fixture *f)
     assert_int_equal(th_ctrd_shims(&f->c, pids, 4), 1);
     assert_int_equal(pids[0], f->shim);
     assert_int_equal(
-        th_ctr(&f->c, &out, NULL, "task", "exec", "--exec-id", "alive", ID, "echo", "ok", NULL), 0);
+        th_ctr(&f->c, &out, NULL, "task", "exec", "--exec-id", "alive", ID, "echo", "ok"), 0);
     assert_string_equal(out, "ok\n");
     free(out);
     assert_true(th_ctrd_wait_status(&f->c, ID, "RUNNING", 5000));

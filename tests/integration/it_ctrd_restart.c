@@ -95,10 +95,9 @@ static void test_restart(void **state)
     th_ctrd_track(&c, "ra");
     th_ctrd_track(&c, "rb");
     assert_int_equal(
-        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "ra", "sleep", "1000", NULL),
-        0);
+        th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "ra", "sleep", "1000"), 0);
     assert_int_equal(th_ctr(&c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "rb", "sh", "-c",
-                            "sleep 3; exit 4", NULL),
+                            "sleep 3; exit 4"),
                      0);
     st = shim_state(&c, "ra");
     running_pid = (pid_t)st->pid;
@@ -150,18 +149,17 @@ static void test_restart(void **state)
     th_cmd_free(&sub);
 
     /* The exit code, as containerd reports it when the task is removed. */
-    assert_int_equal(th_ctr(&c, NULL, &err, "task", "rm", "rb", NULL), 0);
+    assert_int_equal(th_ctr(&c, NULL, &err, "task", "rm", "rb"), 0);
     assert_non_null(strstr(err, "exit code 4"));
     free(err);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "c", "rm", "rb", NULL), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "c", "rm", "rb"), 0);
 
     /* The running one is still served. */
-    assert_int_equal(
-        th_ctr(&c, NULL, NULL, "task", "exec", "--exec-id", "after", "ra", "true", NULL), 0);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "kill", "-s", "KILL", "ra", NULL), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "exec", "--exec-id", "after", "ra", "true"), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "kill", "-s", "KILL", "ra"), 0);
     assert_true(th_ctrd_wait_status(&c, "ra", "STOPPED", 30000));
-    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "rm", "ra", NULL), 0);
-    assert_int_equal(th_ctr(&c, NULL, NULL, "c", "rm", "ra", NULL), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "task", "rm", "ra"), 0);
+    assert_int_equal(th_ctr(&c, NULL, NULL, "c", "rm", "ra"), 0);
     th_ctrd_stop(&c);
 }
 

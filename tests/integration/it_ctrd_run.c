@@ -63,13 +63,13 @@ static void test_run_exit_codes(void **state)
     char *out = NULL, *err = NULL;
 
     th_ctrd_track(c, "rc0");
-    assert_int_equal(
-        th_ctr(c, &out, &err, "run", "--rm", RUNTIME, TH_CTRD_IMAGE, "rc0", "true", NULL), 0);
+    assert_int_equal(th_ctr(c, &out, &err, "run", "--rm", RUNTIME, TH_CTRD_IMAGE, "rc0", "true"),
+                     0);
     free(out);
     free(err);
     th_ctrd_track(c, "rc7");
     assert_int_equal(th_ctr(c, &out, &err, "run", "--rm", RUNTIME, TH_CTRD_IMAGE, "rc7", "sh", "-c",
-                            "echo to-out; echo to-err >&2; exit 7", NULL),
+                            "echo to-out; echo to-err >&2; exit 7"),
                      7);
     /* stdout and stderr stay apart. */
     assert_string_equal(out, "to-out\n");
@@ -91,7 +91,7 @@ static void test_run_killed(void **state)
     ctr_cmd(c, &run, argv, 32, args);
     th_cmd_start(&run);
     assert_true(th_ctrd_wait_status(c, "rc137", "RUNNING", 30000));
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "rc137", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "rc137"), 0);
     assert_int_equal(th_cmd_finish(&run), 137);
     th_cmd_free(&run);
     assert_no_shim(c);
@@ -152,12 +152,11 @@ static void test_detached_exec(void **state)
 
     th_ctrd_track(c, "det1");
     assert_int_equal(
-        th_ctr(c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "det1", "sleep", "1000", NULL),
-        0);
+        th_ctr(c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "det1", "sleep", "1000"), 0);
     assert_true(th_ctrd_wait_status(c, "det1", "RUNNING", 30000));
 
     assert_int_equal(th_ctr(c, &out, &err, "task", "exec", "--exec-id", "ex1", "det1", "sh", "-c",
-                            "echo exec-out; echo exec-err >&2; exit 3", NULL),
+                            "echo exec-out; echo exec-err >&2; exit 3"),
                      3);
     assert_string_equal(out, "exec-out\n");
     assert_string_equal(err, "exec-err\n");
@@ -190,7 +189,7 @@ static void test_detached_exec(void **state)
         /* ps shows the exec's process with its exec id (ProcessDetails). */
         for (int i = 0; i < 200; i++) {
             out = NULL;
-            th_ctr(c, &out, NULL, "task", "ps", "det1", NULL);
+            th_ctr(c, &out, NULL, "task", "ps", "det1");
             if (strstr(out, "ex-keep") != NULL)
                 break;
             free(out);
@@ -201,19 +200,18 @@ static void test_detached_exec(void **state)
         assert_non_null(strstr(out, "ExecID:ex-keep"));
         free(out);
         assert_int_not_equal(
-            th_ctr(c, NULL, &err, "task", "exec", "--exec-id", "ex-keep", "det1", "true", NULL), 0);
+            th_ctr(c, NULL, &err, "task", "exec", "--exec-id", "ex-keep", "det1", "true"), 0);
         assert_non_null(strstr(err, "already exists"));
         free(err);
-        assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "-a", "det1", NULL),
-                         0);
+        assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "-a", "det1"), 0);
         th_cmd_finish(&bg);
         th_cmd_free(&bg);
     }
     assert_true(th_ctrd_wait_status(c, "det1", "STOPPED", 30000));
-    assert_int_equal(th_ctr(c, NULL, &err, "task", "rm", "det1", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, &err, "task", "rm", "det1"), 0);
     assert_non_null(strstr(err, "137"));
     free(err);
-    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", "det1", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", "det1"), 0);
     assert_no_shim(c);
 }
 
@@ -224,15 +222,15 @@ static void test_pause_metrics_kill(void **state)
 
     th_ctrd_track(c, "pmk");
     assert_int_equal(th_ctr(c, NULL, NULL, "run", "-d", RUNTIME, TH_CTRD_IMAGE, "pmk", "sh", "-c",
-                            "trap 'exit 42' TERM; while true; do sleep 0.1; done", NULL),
+                            "trap 'exit 42' TERM; while true; do sleep 0.1; done"),
                      0);
     assert_true(th_ctrd_wait_status(c, "pmk", "RUNNING", 30000));
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "pause", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "pause", "pmk"), 0);
     assert_true(th_ctrd_wait_status(c, "pmk", "PAUSED", 5000));
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "resume", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "resume", "pmk"), 0);
     assert_true(th_ctrd_wait_status(c, "pmk", "RUNNING", 5000));
 
-    assert_int_equal(th_ctr(c, &out, &err, "task", "metrics", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, &out, &err, "task", "metrics", "pmk"), 0);
     if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
         assert_non_null(strstr(out, "memory.usage"));
         assert_non_null(strstr(out, "cpu.usage_usec"));
@@ -249,7 +247,7 @@ static void test_pause_metrics_kill(void **state)
 
     /* A checkpoint: where CRIU cannot run, its error comes back, clearly, and the container
      * runs on; where it can, the container runs on too (ctr leaves it running). */
-    if (th_ctr(c, NULL, &err, "task", "checkpoint", "pmk", NULL) != 0) {
+    if (th_ctr(c, NULL, &err, "task", "checkpoint", "pmk") != 0) {
         assert_non_null(strstr(err, "criu"));
         assert_non_null(strstr(err, "criu-dump.log"));
     }
@@ -257,15 +255,15 @@ static void test_pause_metrics_kill(void **state)
     assert_true(th_ctrd_wait_status(c, "pmk", "RUNNING", 5000));
 
     /* The container's own handler turns TERM into exit 42. */
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "TERM", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "TERM", "pmk"), 0);
     assert_true(th_ctrd_wait_status(c, "pmk", "STOPPED", 30000));
     /* Kill --all of a stopped task is fine; a plain kill finds nothing to signal. */
-    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-a", "-s", "KILL", "pmk", NULL), 0);
-    assert_int_not_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "pmk", NULL), 0);
-    assert_int_equal(th_ctr(c, NULL, &err, "task", "rm", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-a", "-s", "KILL", "pmk"), 0);
+    assert_int_not_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "KILL", "pmk"), 0);
+    assert_int_equal(th_ctr(c, NULL, &err, "task", "rm", "pmk"), 0);
     assert_non_null(strstr(err, "exit code 42"));
     free(err);
-    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", "pmk", NULL), 0);
+    assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", "pmk"), 0);
     assert_no_shim(c);
 }
 
