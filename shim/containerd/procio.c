@@ -367,13 +367,14 @@ static int logger_start(struct tether_ctrd_stdio *st, const struct tether_ctrd_s
     lg->next = st->ctx->loggers;
     st->ctx->loggers = lg;
     st->logger = lg;
-    if (lg->pidfd_src.fd < 0 || tether_loop_add(st->ctx->loop, &lg->pidfd_src, err) < 0 ||
+    if (lg->pidfd_src.fd < 0)
+        /* pidfd_open(2) needs Linux 5.3: without it the logger is not signalled at delete
+         * (it still sees the end of its input when the container's processes are gone). */
+        log_debug(st->ctx->log, "binary logger %d: no pidfd: %s", (int)pid, strerror(errno));
+    if ((lg->pidfd_src.fd >= 0 && tether_loop_add(st->ctx->loop, &lg->pidfd_src, err) < 0) ||
         tether_loop_add(st->ctx->loop, &lg->ready_src, err) < 0 ||
         tether_timer_arm(&lg->timer, TETHER_CTRD_LOGGER_READY_MS, err) < 0) {
-        if (lg->pidfd_src.fd < 0)
-            tether_error_set(err, errno, "pidfd_open");
         kill(pid, SIGKILL); /* not reaped yet: the pid is still its own */
-        lg->exited = lg->pidfd_src.fd < 0;
         return -1;
     }
     log_debug(st->ctx->log, "binary logger %s started for %s (pid %d)", uri->path, cfg->id,
@@ -620,7 +621,8 @@ void tether_ctrd_stdio_close(struct tether_ctrd_stdio *st)
         return;
     lg->owner = NULL;
     logger_stop_ready(lg);
-    if (lg->exited) {
+    if (lg->exited || lg->pidfd_src.fd < 0) {
+        /* Gone, or not watched (no pidfd): nothing is left to do for it. */
         logger_free(lg);
         return;
     }
