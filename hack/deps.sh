@@ -25,6 +25,9 @@ test)
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
     # tests/package/check_package.sh builds the package and reads its man pages.
     pkgs+=("${package_tools[@]}" man-db)
+    # The containerd front end's tests: a private containerd driven with ctr, and through
+    # its CRI plugin by a Python gRPC client (stubs generated at test time).
+    pkgs+=(containerd python3-grpcio python3-grpc-tools)
     ;;
 bench)
     pkgs+=(libcmocka-dev conmon containerd gnuplot-nox)

@@ -29,10 +29,19 @@
 #define RUNTIME_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const op_names[] = {
-    [TETHER_RT_CREATE] = "create", [TETHER_RT_START] = "start",     [TETHER_RT_STATE] = "state",
-    [TETHER_RT_KILL] = "kill",     [TETHER_RT_DELETE] = "delete",   [TETHER_RT_EXEC] = "exec",
-    [TETHER_RT_PAUSE] = "pause",   [TETHER_RT_RESUME] = "resume",   [TETHER_RT_PS] = "ps",
-    [TETHER_RT_UPDATE] = "update", [TETHER_RT_VERSION] = "version", [TETHER_RT_RUN] = "run",
+    [TETHER_RT_CREATE] = "create",
+    [TETHER_RT_START] = "start",
+    [TETHER_RT_STATE] = "state",
+    [TETHER_RT_KILL] = "kill",
+    [TETHER_RT_DELETE] = "delete",
+    [TETHER_RT_EXEC] = "exec",
+    [TETHER_RT_PAUSE] = "pause",
+    [TETHER_RT_RESUME] = "resume",
+    [TETHER_RT_PS] = "ps",
+    [TETHER_RT_UPDATE] = "update",
+    [TETHER_RT_VERSION] = "version",
+    [TETHER_RT_RUN] = "run",
+    [TETHER_RT_CHECKPOINT] = "checkpoint",
 };
 
 static const char *op_name(enum tether_runtime_op op)
@@ -235,6 +244,14 @@ static int check_args(enum tether_runtime_op op, const struct tether_runtime_arg
         if (args->signal < 1 || args->signal > SIGRTMAX)
             return tether_error_setk(err, TETHER_ERR_INVALID, 0, "invalid signal %d", args->signal);
         break;
+    case TETHER_RT_CHECKPOINT:
+        if (check_path_arg("image path", args->image_path, true, err) < 0 ||
+            check_path_arg("work path", args->work_path, false, err) < 0)
+            return -1;
+        for (n = 0; args->empty_ns != NULL && args->empty_ns[n] != NULL; n++)
+            if (n >= RUNTIME_EXTRA_MAX || !tether_id_valid(args->empty_ns[n]))
+                return tether_error_setk(err, TETHER_ERR_INVALID, 0, "invalid empty namespace");
+        break;
     case TETHER_RT_START:
     case TETHER_RT_STATE:
     case TETHER_RT_DELETE:
@@ -264,6 +281,26 @@ static void push_extra(struct argv_buf *a, const char *const *extra)
         return;
     for (size_t i = 0; extra[i] != NULL; i++)
         argv_push(a, extra[i]);
+}
+
+/* The options of `checkpoint`, in the order containerd's own shim passes them. */
+static void push_checkpoint(struct argv_buf *a, const struct tether_runtime_args *args)
+{
+    argv_push2(a, "--image-path", args->image_path);
+    if (args->work_path != NULL)
+        argv_push2(a, "--work-path", args->work_path);
+    if (args->leave_running)
+        argv_push(a, "--leave-running");
+    if (args->tcp_established)
+        argv_push(a, "--tcp-established");
+    if (args->ext_unix_sk)
+        argv_push(a, "--ext-unix-sk");
+    if (args->shell_job)
+        argv_push(a, "--shell-job");
+    if (args->file_locks)
+        argv_push(a, "--file-locks");
+    for (size_t i = 0; args->empty_ns != NULL && args->empty_ns[i] != NULL; i++)
+        argv_push2(a, "--empty-ns", args->empty_ns[i]);
 }
 
 int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runtime_op op,
@@ -335,6 +372,10 @@ int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runti
         break;
     case TETHER_RT_UPDATE:
         argv_push2(&a, "--resources", "-");
+        argv_push(&a, args->id);
+        break;
+    case TETHER_RT_CHECKPOINT:
+        push_checkpoint(&a, args);
         argv_push(&a, args->id);
         break;
     case TETHER_RT_START:

@@ -6,7 +6,9 @@
 #
 # NAME is the full reference containerd gives the image (e.g.
 # docker.io/tether-bench/busybox:latest). The layer is an uncompressed tar with fixed owner
-# and mtime, so the same rootfs always gives the same digests.
+# and mtime, so the same rootfs always gives the same digests. The image's default command
+# is MKIMAGE_CMD, a JSON array (default ["sh"]; a CRI sandbox image wants one that runs until
+# killed, e.g. ["sleep","1000000"]).
 set -euo pipefail
 
 [ $# -eq 3 ] || {
@@ -33,10 +35,11 @@ tar --sort=name --mtime=@0 --numeric-owner --owner=0 --group=0 -C "$rootfs" \
     -cf "$work/layer.tar" .
 read -r layer_digest layer_size < <(add_blob "$work/layer.tar")
 
-fmt='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},'
+cmd=${MKIMAGE_CMD:-'["sh"]'}
+fmt='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":%s},'
 fmt+='"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}'
 # shellcheck disable=SC2059
-printf "$fmt" "$layer_digest" >"$work/config.json"
+printf "$fmt" "$cmd" "$layer_digest" >"$work/config.json"
 read -r config_digest config_size < <(add_blob "$work/config.json")
 
 fmt='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'

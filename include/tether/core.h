@@ -246,6 +246,26 @@ struct tether_state {
 #define TETHER_STATS_MEMORY (1u << 1)
 #define TETHER_STATS_PIDS   (1u << 2)
 
+#define TETHER_STATS_CPUS_MAX 256
+
+/* What the memory controller's memory.stat says, hierarchically: v1's total_* keys, v2's
+ * plain keys (v2 names in brackets where they differ). */
+struct tether_memory_stat {
+    uint64_t cache;       /* [file] */
+    uint64_t rss;         /* [anon] */
+    uint64_t rss_huge;    /* [anon_thp] */
+    uint64_t mapped_file; /* [file_mapped] */
+    uint64_t dirty;       /* [file_dirty] */
+    uint64_t writeback;   /* [file_writeback] */
+    uint64_t pgfault;     /* v1 pgfault */
+    uint64_t pgmajfault;  /* v1 pgmajfault */
+    uint64_t inactive_anon;
+    uint64_t active_anon;
+    uint64_t inactive_file;
+    uint64_t active_file;
+    uint64_t unevictable;
+};
+
 struct tether_stats {
     unsigned have;               /* TETHER_STATS_* groups that were read */
     bool memory_v2;              /* the memory controller is cgroup v2 */
@@ -254,6 +274,20 @@ struct tether_stats {
     uint64_t memory_limit_bytes; /* v1 memory.limit_in_bytes; v2 memory.max */
     uint64_t pids_current;
     uint64_t pids_limit;
+    /* Details, read when the group is: 0 where the kernel does not report them. */
+    bool cpu_v2;          /* the cpu figures come from cgroup v2 */
+    uint64_t cpu_user_ns; /* v1 cpuacct.stat user (ticks); v2 cpu.stat user_usec */
+    uint64_t cpu_system_ns;
+    uint64_t cpu_periods; /* CFS: v1 cpu.stat of the cpu controller; v2 cpu.stat */
+    uint64_t cpu_throttled_periods;
+    uint64_t cpu_throttled_ns;
+    size_t n_cpus; /* v1 cpuacct.usage_percpu */
+    uint64_t cpu_per_cpu_ns[TETHER_STATS_CPUS_MAX];
+    uint64_t memory_max_usage_bytes; /* v1 memory.max_usage_in_bytes; v2 memory.peak */
+    uint64_t memory_failcnt;         /* v1 memory.failcnt */
+    uint64_t swap_usage_bytes; /* v1 memory.memsw.usage_in_bytes (memory + swap); v2 swap.current */
+    uint64_t swap_limit_bytes; /* v1 memory.memsw.limit_in_bytes; v2 memory.swap.max */
+    struct tether_memory_stat memory_stat;
 };
 
 /* ---- the core ---- */
@@ -374,6 +408,24 @@ int tether_container_update(struct tether_container *ctr, const char *resources,
  * when the caller goes away. */
 int tether_container_stop(struct tether_container *ctr, int sig, unsigned timeout_s,
                           struct tether_call *call, struct tether_error *err);
+/* What a checkpoint does: CRIU's image and work directories (absolute; work NULL = the
+ * image directory) and the options CRIU takes for what the container holds. */
+struct tether_checkpoint_opts {
+    const char *image_path;
+    const char *work_path;
+    bool leave_running; /* else the container stops once it is dumped */
+    bool tcp_established;
+    bool ext_unix_sk;
+    bool shell_job; /* a terminal */
+    bool file_locks;
+    const char *const *empty_ns; /* namespaces left empty, NULL-terminated (may be NULL) */
+};
+
+/* Dumps a running or paused container with the runtime's `checkpoint` (CRIU). Result:
+ * nothing. Kind RUNTIME with the runtime's text when it (or CRIU) fails. */
+int tether_container_checkpoint(struct tether_container *ctr,
+                                const struct tether_checkpoint_opts *opts, struct tether_call *call,
+                                struct tether_error *err);
 /* Starts an exec process. Result: pid. Kind EXISTS for an exec id in use. */
 int tether_container_exec(struct tether_container *ctr, const struct tether_exec_opts *opts,
                           struct tether_call *call, struct tether_error *err);

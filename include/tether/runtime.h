@@ -36,7 +36,8 @@ enum tether_runtime_op {
     TETHER_RT_PS,
     TETHER_RT_UPDATE,
     TETHER_RT_VERSION,
-    TETHER_RT_RUN, /* run --detach: create and start in one invocation */
+    TETHER_RT_RUN,        /* run --detach: create and start in one invocation */
+    TETHER_RT_CHECKPOINT, /* CRIU dump of the running container */
 };
 
 /* Arguments of one invocation; fields an operation does not use are ignored. */
@@ -58,6 +59,15 @@ struct tether_runtime_args {
     /* UPDATE: JSON of a LinuxResources object, fed on stdin (--resources -). */
     const char *input;
     size_t input_len;
+    /* CHECKPOINT: where the images go (absolute, required), CRIU's work directory (NULL:
+     * the image directory), whether the container keeps running, and CRIU's options for
+     * established TCP connections, external UNIX sockets, a terminal (shell job), file
+     * locks and namespaces left empty (NULL-terminated, may be NULL). */
+    const char *image_path;
+    const char *work_path;
+    bool leave_running;
+    bool tcp_established, ext_unix_sk, shell_job, file_locks;
+    const char *const *empty_ns;
 };
 
 /* Initializes args with no fds (-1) and everything else zero. */

@@ -204,6 +204,31 @@ static uint8_t *frame_alloc(uint32_t stream_id, enum tether_ttrpc_type type, siz
     return frame;
 }
 
+ProtobufCMessage *tether_ttrpc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                      size_t len)
+{
+    ProtobufCAllocator a = pb_allocator();
+
+    return protobuf_c_message_unpack(desc, &a, len, data);
+}
+
+void tether_ttrpc_message_free(ProtobufCMessage *msg)
+{
+    ProtobufCAllocator a = pb_allocator();
+
+    if (msg != NULL)
+        protobuf_c_message_free_unpacked(msg, &a);
+}
+
+uint8_t *tether_ttrpc_pack(const ProtobufCMessage *msg, size_t *len)
+{
+    size_t size = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = xmalloc(size ? size : 1);
+
+    *len = protobuf_c_message_pack(msg, buf);
+    return buf;
+}
+
 Ttrpc__Request *tether_ttrpc_request_decode(const uint8_t *payload, size_t len,
                                             struct tether_error *err)
 {

@@ -107,6 +107,17 @@ size_t tether_ttrpc_reader_pending(const struct tether_ttrpc_reader *r);
 /* Payload bytes of a skipped frame that have not arrived yet. */
 size_t tether_ttrpc_reader_skipping(const struct tether_ttrpc_reader *r);
 
+/* ---- messages inside the frames ---- */
+
+/* Unpacks len bytes as a message of type desc; NULL when they are not one. protobuf-c
+ * allocates through xmalloc, so NULL always means bad input. Free with
+ * tether_ttrpc_message_free. */
+ProtobufCMessage *tether_ttrpc_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                      size_t len);
+void tether_ttrpc_message_free(ProtobufCMessage *msg);
+/* msg packed into a malloc'd buffer of *len bytes (never NULL, even for 0 bytes). */
+uint8_t *tether_ttrpc_pack(const ProtobufCMessage *msg, size_t *len);
+
 /* ---- server side ---- */
 
 /* Unpacks a request frame's payload. NULL with err (kind INVALID) when it is not a

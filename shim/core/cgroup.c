@@ -375,6 +375,7 @@ int tether_cgroup_open_at(struct tether_cgroup *cg, const char *root, const char
         return -1;
     if (find_v1(&cg->memory, root, proc_cgroup, "memory", err) < 0 ||
         find_v1(&cg->cpu, root, proc_cgroup, "cpuacct", err) < 0 ||
+        find_v1(&cg->cfs, root, proc_cgroup, "cpu", err) < 0 ||
         find_v1(&cg->pids, root, proc_cgroup, "pids", err) < 0)
         return -1;
     if (have_unified) {
@@ -384,6 +385,8 @@ int tether_cgroup_open_at(struct tether_cgroup *cg, const char *root, const char
             cg->memory = unified;
         if (cg->cpu.version == TETHER_CGROUP_NONE)
             cg->cpu = unified;
+        if (cg->cfs.version == TETHER_CGROUP_NONE)
+            cg->cfs = unified;
         if (cg->pids.version == TETHER_CGROUP_NONE)
             cg->pids = unified;
     }
@@ -423,6 +426,141 @@ void tether_cgroup_close(struct tether_cgroup *cg)
 }
 
 /* ---- stats ------------------------------------------------------------------------------ */
+
+/* ---- details: best effort ---- */
+
+struct keyed_field {
+    const char *key;
+    uint64_t *out;
+};
+
+static uint64_t mul_sat(uint64_t v, uint64_t by)
+{
+    return by != 0 && v > UINT64_MAX / by ? UINT64_MAX : v * by;
+}
+
+/* Fills the fields whose keys the keyed file dir/name has; the others stay as they are. A
+ * missing or unreadable file is no error: these are details. */
+static void read_fields(const char *dir, const char *name, const struct keyed_field *fields,
+                        size_t n, uint64_t scale)
+{
+    char buf[TETHER_CGROUP_STAT_MAX];
+    struct tether_error ignored = {0};
+    uint64_t v;
+
+    if (read_small(dir, name, buf, sizeof(buf), &ignored) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (tether_cgroup_parse_keyed(buf, fields[i].key, &v, &ignored) == 0)
+            *fields[i].out = mul_sat(v, scale);
+}
+
+static void read_detail(const char *dir, const char *name, bool limit, uint64_t *out)
+{
+    struct tether_error ignored = {0};
+    uint64_t v;
+
+    if (read_value(dir, name, limit, &v, &ignored) == 0)
+        *out = v;
+}
+
+/* cpuacct.usage_percpu: one figure per possible CPU, space-separated. */
+static void read_per_cpu(const char *dir, struct tether_stats *st)
+{
+    char buf[TETHER_CGROUP_STAT_MAX];
+    struct tether_error ignored = {0};
+    const char *p = buf;
+
+    if (read_small(dir, "cpuacct.usage_percpu", buf, sizeof(buf), &ignored) < 0)
+        return;
+    while (st->n_cpus < TETHER_STATS_CPUS_MAX) {
+        size_t len;
+        p += strspn(p, " \n");
+        len = strspn(p, "0123456789");
+        if (len == 0 || !parse_digits(p, len, &st->cpu_per_cpu_ns[st->n_cpus]))
+            break;
+        st->n_cpus++;
+        p += len;
+    }
+}
+
+static void cpu_details(const struct tether_cgroup *cg, struct tether_stats *st)
+{
+    long ticks = sysconf(_SC_CLK_TCK);
+
+    if (cg->cpu.version == TETHER_CGROUP_V1) {
+        const struct keyed_field acct[] = {{"user", &st->cpu_user_ns},
+                                           {"system", &st->cpu_system_ns}};
+        read_fields(cg->cpu.dir, "cpuacct.stat", acct, TETHER_ARRAY_SIZE(acct),
+                    ticks > 0 ? 1000000000ull / (uint64_t)ticks : 0);
+        read_per_cpu(cg->cpu.dir, st);
+    } else if (cg->cpu.version == TETHER_CGROUP_V2) {
+        const struct keyed_field times[] = {{"user_usec", &st->cpu_user_ns},
+                                            {"system_usec", &st->cpu_system_ns},
+                                            {"throttled_usec", &st->cpu_throttled_ns}};
+        st->cpu_v2 = true;
+        read_fields(cg->cpu.dir, "cpu.stat", times, TETHER_ARRAY_SIZE(times), 1000);
+    }
+    if (cg->cfs.version != TETHER_CGROUP_NONE) {
+        const struct keyed_field cfs[] = {{"nr_periods", &st->cpu_periods},
+                                          {"nr_throttled", &st->cpu_throttled_periods}};
+        const struct keyed_field v1_time[] = {{"throttled_time", &st->cpu_throttled_ns}};
+        read_fields(cg->cfs.dir, "cpu.stat", cfs, TETHER_ARRAY_SIZE(cfs), 1);
+        if (cg->cfs.version == TETHER_CGROUP_V1)
+            read_fields(cg->cfs.dir, "cpu.stat", v1_time, 1, 1);
+    }
+}
+
+static void memory_details(const struct tether_cgroup_ctl *ctl, struct tether_stats *st)
+{
+    struct tether_memory_stat *m = &st->memory_stat;
+    bool v1 = ctl->version == TETHER_CGROUP_V1;
+    const struct keyed_field v1_stat[] = {
+        {"total_cache", &m->cache},
+        {"total_rss", &m->rss},
+        {"total_rss_huge", &m->rss_huge},
+        {"total_mapped_file", &m->mapped_file},
+        {"total_dirty", &m->dirty},
+        {"total_writeback", &m->writeback},
+        {"total_pgfault", &m->pgfault},
+        {"total_pgmajfault", &m->pgmajfault},
+        {"total_inactive_anon", &m->inactive_anon},
+        {"total_active_anon", &m->active_anon},
+        {"total_inactive_file", &m->inactive_file},
+        {"total_active_file", &m->active_file},
+        {"total_unevictable", &m->unevictable},
+    };
+    const struct keyed_field v2_stat[] = {
+        {"file", &m->cache},
+        {"anon", &m->rss},
+        {"anon_thp", &m->rss_huge},
+        {"file_mapped", &m->mapped_file},
+        {"file_dirty", &m->dirty},
+        {"file_writeback", &m->writeback},
+        {"pgfault", &m->pgfault},
+        {"pgmajfault", &m->pgmajfault},
+        {"inactive_anon", &m->inactive_anon},
+        {"active_anon", &m->active_anon},
+        {"inactive_file", &m->inactive_file},
+        {"active_file", &m->active_file},
+        {"unevictable", &m->unevictable},
+    };
+
+    if (v1) {
+        read_fields(ctl->dir, "memory.stat", v1_stat, TETHER_ARRAY_SIZE(v1_stat), 1);
+        read_detail(ctl->dir, "memory.max_usage_in_bytes", false, &st->memory_max_usage_bytes);
+        read_detail(ctl->dir, "memory.failcnt", false, &st->memory_failcnt);
+        read_detail(ctl->dir, "memory.memsw.usage_in_bytes", false, &st->swap_usage_bytes);
+        read_detail(ctl->dir, "memory.memsw.limit_in_bytes", true, &st->swap_limit_bytes);
+    } else {
+        read_fields(ctl->dir, "memory.stat", v2_stat, TETHER_ARRAY_SIZE(v2_stat), 1);
+        read_detail(ctl->dir, "memory.peak", false, &st->memory_max_usage_bytes);
+        read_detail(ctl->dir, "memory.swap.current", false, &st->swap_usage_bytes);
+        read_detail(ctl->dir, "memory.swap.max", true, &st->swap_limit_bytes);
+    }
+}
+
+/* ---- the groups ---- */
 
 static int stats_cpu(const struct tether_cgroup_ctl *ctl, struct tether_stats *st,
                      struct tether_error *err)
@@ -489,6 +627,10 @@ int tether_cgroup_stats(const struct tether_cgroup *cg, struct tether_stats *st,
         stats_group(stats_pids, &cg->pids, TETHER_STATS_PIDS, st, err) < 0)
         return -1;
     st->memory_v2 = cg->memory.version == TETHER_CGROUP_V2;
+    if (st->have & TETHER_STATS_CPU)
+        cpu_details(cg, st);
+    if (st->have & TETHER_STATS_MEMORY)
+        memory_details(&cg->memory, st);
     return 0;
 }
 

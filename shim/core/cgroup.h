@@ -22,6 +22,8 @@
 /* Bounds on what we read: the whole of /proc/<pid>/cgroup, and any one cgroup file. */
 #define TETHER_CGROUP_PROC_MAX 8192
 #define TETHER_CGROUP_FILE_MAX 4096
+/* memory.stat has a few dozen lines. */
+#define TETHER_CGROUP_STAT_MAX 16384
 
 enum tether_cgroup_version {
     TETHER_CGROUP_NONE = 0, /* the controller is not available for this process */
@@ -42,6 +44,7 @@ struct tether_cgroup_ctl {
 struct tether_cgroup {
     struct tether_cgroup_ctl memory;
     struct tether_cgroup_ctl cpu; /* v1: the cpuacct hierarchy; v2: the unified dir */
+    struct tether_cgroup_ctl cfs; /* v1: the cpu hierarchy (CFS throttling); v2: as cpu */
     struct tether_cgroup_ctl pids;
     int oom_fd;              /* eventfd (v1) or inotify fd (v2); -1 when not watching */
     uint64_t oom_kills_seen; /* v2: memory.events oom_kill at the last check */
@@ -65,7 +68,9 @@ int tether_cgroup_open_at(struct tether_cgroup *cg, const char *root, const char
 void tether_cgroup_close(struct tether_cgroup *cg);
 
 /* Reads current usage and limits into st. Missing controllers leave their have bit clear;
- * unreadable or malformed files are errors. */
+ * unreadable or malformed files are errors. The details of a group that was read (per-CPU
+ * time, throttling, memory.stat, swap, peaks) are best effort: what the kernel does not
+ * provide stays 0. */
 int tether_cgroup_stats(const struct tether_cgroup *cg, struct tether_stats *st,
                         struct tether_error *err);
 

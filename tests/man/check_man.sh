@@ -6,7 +6,9 @@
 # An option is documented when it is in a term of a definition list (an unindented line
 # of the scdoc source starting with "*-") in a section whose title ends in OPTIONS, or,
 # for a binary with subcommands, in the "## COMMAND" subsection of "# COMMANDS". Options
-# are words starting with "--", and single letters after "-".
+# are words starting with "--", and single letters after "-"; for a binary with Go-style
+# flags (one dash before a whole word, as containerd's shims take them), words starting
+# with one "-".
 #
 # For a binary with subcommands, each command's --help is compared with its subsection:
 # what the help prints must be documented there or among the global options, and what the
@@ -15,13 +17,15 @@
 set -euo pipefail
 export LC_ALL=C
 
-# One line per binary: its name in BIN_DIR, its page in MAN_DIR, and its subcommands:
-# "-" for none, "commands" for a "Commands:" block in --help whose lines indented by two
-# spaces start with the command names, each with its own `BINARY COMMAND --help`.
+# One line per binary: its name in BIN_DIR, its page in MAN_DIR, its subcommands ("-" for
+# none, "commands" for a "Commands:" block in --help whose lines indented by two spaces
+# start with the command names, each with its own `BINARY COMMAND --help`), and the style
+# of its options: "gnu" (--long, -x; the default) or "go" (-long).
 BINARIES=(
     "tether-shim tether-shim.8.scd -"
     "tether-init tether-init.1.scd -"
     "tetherctl tetherctl.1.scd commands"
+    "containerd-shim-tether-v2 containerd-shim-tether-v2.8.scd - go"
 )
 
 if [ $# -ne 2 ]; then
@@ -34,10 +38,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 problems=()
 
-# The options in the text on stdin, one per line, sorted and unique.
+# The options in the text on stdin, one per line, sorted and unique, in the option style
+# of the binary being checked ($style).
+style=gnu
 options_in() {
-    { grep -oP -- '(?<![A-Za-z0-9_-])(--[A-Za-z][A-Za-z0-9-]*|-[A-Za-z])(?![A-Za-z0-9_-])' ||
-        true; } | sort -u
+    local re='(?<![A-Za-z0-9_-])(--[A-Za-z][A-Za-z0-9-]*|-[A-Za-z])(?![A-Za-z0-9_-])'
+    if [ "$style" = go ]; then
+        re='(?<![A-Za-z0-9_-])-[A-Za-z][A-Za-z0-9-]*(?![A-Za-z0-9_-])'
+    fi
+    { grep -oP -- "$re" || true; } | sort -u
 }
 
 # The documented options of a page, as "TAG OPTION" lines: TAG is "global" in the OPTIONS
@@ -149,7 +158,8 @@ check_binary() {
 }
 
 for entry in "${BINARIES[@]}"; do
-    read -r name page subcommands <<<"$entry"
+    read -r name page subcommands opt_style <<<"$entry"
+    style=${opt_style:-gnu}
     check_binary "$name" "$page" "$subcommands"
 done
 

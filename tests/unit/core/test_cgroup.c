@@ -191,6 +191,28 @@ static void test_open_hybrid(void **state)
     assert_int_equal(st.memory_limit_bytes, 16777216);
     assert_int_equal(st.pids_current, 3);
     assert_int_equal(st.pids_limit, 100);
+    /* The details: per-CPU time, ticks as nanoseconds, CFS throttling from the cpu
+     * hierarchy, memory.stat's hierarchical totals, peak, failures and memory+swap. */
+    assert_dir(&cg.cfs, TETHER_CGROUP_V1, "hybrid/cpu/tether/c1");
+    assert_false(st.cpu_v2);
+    assert_int_equal(st.n_cpus, 2);
+    assert_int_equal(st.cpu_per_cpu_ns[0], 600000000);
+    assert_int_equal(st.cpu_per_cpu_ns[1], 387654321);
+    assert_int_equal(st.cpu_user_ns, 25 * (1000000000 / sysconf(_SC_CLK_TCK)));
+    assert_int_equal(st.cpu_system_ns, 7 * (1000000000 / sysconf(_SC_CLK_TCK)));
+    assert_int_equal(st.cpu_periods, 10);
+    assert_int_equal(st.cpu_throttled_periods, 3);
+    assert_int_equal(st.cpu_throttled_ns, 4500000);
+    assert_int_equal(st.memory_stat.cache, 4096);
+    assert_int_equal(st.memory_stat.rss, 8192);
+    assert_int_equal(st.memory_stat.mapped_file, 1024);
+    assert_int_equal(st.memory_stat.pgfault, 500);
+    assert_int_equal(st.memory_stat.pgmajfault, 2);
+    assert_int_equal(st.memory_stat.inactive_file, 2048);
+    assert_int_equal(st.memory_max_usage_bytes, 25165824);
+    assert_int_equal(st.memory_failcnt, 7);
+    assert_int_equal(st.swap_usage_bytes, 20971520);
+    assert_int_equal(st.swap_limit_bytes, 0);
     tether_cgroup_close(&cg);
 }
 
@@ -238,6 +260,17 @@ static void test_open_v2(void **state)
     assert_int_equal(st.memory_limit_bytes, 0);
     assert_int_equal(st.pids_current, 4);
     assert_int_equal(st.pids_limit, 0);
+    assert_true(st.cpu_v2);
+    assert_int_equal(st.cpu_user_ns, 100000000);
+    assert_int_equal(st.cpu_system_ns, 23456000);
+    assert_int_equal(st.n_cpus, 0);
+    assert_int_equal(st.memory_stat.rss, 4194304);
+    assert_int_equal(st.memory_stat.cache, 2097152);
+    assert_int_equal(st.memory_stat.inactive_file, 1048576);
+    assert_int_equal(st.memory_stat.pgfault, 1234);
+    assert_int_equal(st.memory_stat.pgmajfault, 5);
+    assert_int_equal(st.memory_max_usage_bytes, 9437184);
+    assert_int_equal(st.swap_limit_bytes, 0);
     tether_cgroup_close(&cg);
 
     open_ok(&cg, "v2", "0::/system.slice/limited.scope\n");
