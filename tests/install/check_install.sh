@@ -58,7 +58,13 @@ ctl() {
 
 # The layout: every file installed, and nothing else.
 (cd "$prefix" && find . -type f | sed 's|^\./||' | sort) >"$work/files"
-for want in bin/tetherctl bin/tether-shim libexec/tether/tether-init \
+# The front ends built in this tree (they are options) come with their man pages.
+fronts=()
+[ -x "$build/bin/containerd-shim-tether-v2" ] &&
+    fronts+=(bin/containerd-shim-tether-v2 share/man/man8/containerd-shim-tether-v2.8)
+[ -x "$build/bin/tether-conmon" ] &&
+    fronts+=(libexec/tether/tether-conmon share/man/man8/tether-conmon.8)
+for want in "${fronts[@]}" bin/tetherctl bin/tether-shim libexec/tether/tether-init \
     share/man/man1/tetherctl.1 share/man/man1/tether-init.1 share/man/man7/tether-protocol.7 \
     share/man/man8/tether-shim.8 share/bash-completion/completions/tetherctl \
     share/doc/tether/PROTOCOL.md share/doc/tether/schemas/create.params.json \
@@ -66,7 +72,7 @@ for want in bin/tetherctl bin/tether-shim libexec/tether/tether-init \
     share/doc/tether/examples/containers.conf.d/tether.conf; do
     grep -qxF "$want" "$work/files" || fail "not installed: $want"
 done
-unexpected=$(grep -vE '^(bin/(tetherctl|tether-shim|containerd-shim-tether-v2)|libexec/tether/(tether-init|tether-conmon)|share/man/man[178]/[a-z-]+\.[178]|share/bash-completion/completions/tetherctl|share/doc/tether/(PROTOCOL\.md|schemas/[a-z_.]+\.json|examples/.+))$' \
+unexpected=$(grep -vE '^(bin/(tetherctl|tether-shim|containerd-shim-tether-v2)|libexec/tether/(tether-init|tether-conmon)|share/man/man[178]/[a-z0-9-]+\.[178]|share/bash-completion/completions/tetherctl|share/doc/tether/(PROTOCOL\.md|schemas/[a-z_.]+\.json|examples/.+))$' \
     "$work/files" || true)
 [ -z "$unexpected" ] || fail "installed but not expected: $unexpected"
 for f in bin/tetherctl bin/tether-shim libexec/tether/tether-init; do
