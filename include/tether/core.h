@@ -259,8 +259,12 @@ struct tether_stats {
 /* ---- the core ---- */
 
 struct tether_core_config {
-    const char *runtime;         /* name or path; NULL = runc */
-    const char *runtime_root;    /* the runtime's --root; NULL = its default */
+    const char *runtime;      /* name or path; NULL = runc */
+    const char *runtime_root; /* the runtime's --root; NULL = its default */
+    /* Global options of the runtime for every command it runs (e.g. --systemd-cgroup),
+     * after --root and before the core's own --log (which wins over one given here, so that
+     * the runtime's errors still reach the core); NULL-terminated, may be NULL. */
+    const char *const *runtime_args;
     unsigned runtime_timeout_ms; /* 0 = none */
     const char *init_path;       /* tether-init, for create's `init` */
     size_t events_retained;      /* journal size; 0 = TETHER_EVENTS_RETAINED */

@@ -129,7 +129,8 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
         tether_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
         goto fail;
     }
-    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0)
+    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0 ||
+        tether_runtime_set_global_args(&core->rt, cfg->runtime_args, err) < 0)
         goto fail;
     core->jobenv = (struct tether_job_env){.reaper = &core->reaper,
                                            .rt = &core->rt,
