@@ -121,12 +121,15 @@ enum tether_logfmt_stream {
 #define TETHER_LOGFMT_NSTREAMS 2
 
 enum tether_logfmt_format {
-    TETHER_LOGFMT_CRI,   /* "<time> <stream> <P|F> <content>": the CRI (k8s-file) log */
+    TETHER_LOGFMT_CRI,   /* "<time> <stream> <P|F> <content>": the CRI log kubelet reads */
     TETHER_LOGFMT_JSONL, /* Docker's json-file lines */
     TETHER_LOGFMT_RAW,   /* the bytes as written */
+    /* podman's k8s-file log: CRI records with the local time and its numeric offset, and a
+     * line the process left unfinished stays a P record (podman prints it as written) */
+    TETHER_LOGFMT_K8S_FILE,
 };
 
-/* "cri" | "jsonl" | "raw" -> format; kind INVALID for anything else. */
+/* "cri" | "jsonl" | "raw" | "k8s-file" -> format; kind INVALID for anything else. */
 int tether_logfmt_parse(const char *name, enum tether_logfmt_format *out, struct tether_error *err);
 /* The name tether_logfmt_parse() accepts for format. */
 const char *tether_logfmt_format_name(enum tether_logfmt_format format);
