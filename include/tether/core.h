@@ -141,6 +141,13 @@ struct tether_log_opts {
     enum tether_logfmt_format format;
     uint64_t max_size; /* 0 = no limit */
     unsigned max_files;
+    /* The systemd journal, besides or instead of the file: one entry per line (MESSAGE with
+     * the line's '\n', PRIORITY 6 for stdout and 3 for stderr, CONTAINER_PARTIAL_MESSAGE=true
+     * for a piece of a line) carrying every "NAME=value" of journald_fields (at most 16;
+     * NAME of A-Z, 0-9 and '_'). libsystemd is loaded (dlopen) only for such a process;
+     * kind INTERNAL when it cannot be. */
+    bool journald;
+    char **journald_fields; /* NULL-terminated, may be NULL */
 };
 
 /* How a process's stdio is set up. By default the core makes pipes (or, with `terminal`, a

@@ -654,6 +654,7 @@ static void opts_free(struct tether_create_opts *opts)
 {
     proc_fds_close(&opts->proc);
     free(opts->proc.log.path);
+    strv_free(opts->proc.log.journald_fields);
     strv_free(opts->runtime_args);
     strv_free(opts->seccomp.syscalls);
     memset(opts, 0, sizeof(*opts));
@@ -665,6 +666,7 @@ static void opts_copy(struct tether_create_opts *dst, const struct tether_create
     opts_free(dst);
     *dst = *src;
     dst->proc.log.path = src->proc.log.path ? xstrdup(src->proc.log.path) : NULL;
+    dst->proc.log.journald_fields = strv_dup(src->proc.log.journald_fields);
     dst->runtime_args = strv_dup(src->runtime_args);
     dst->seccomp.syscalls = strv_dup(src->seccomp.syscalls);
     proc_fds_dup(&dst->proc);

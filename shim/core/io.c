@@ -10,6 +10,7 @@
 #include <tether/util.h>
 
 #include "io.h"
+#include "journald.h"
 #include "logfile.h"
 
 /* Read size per read(2); the pipes are enlarged so a fast writer is rarely blocked. */
@@ -89,6 +90,9 @@ static bool stream_read(struct tether_io_stream *s, int max)
         if (io->logfile != NULL &&
             tether_logfile_write(io->logfile, s->stream, &now, io->buf, (size_t)n, &err) < 0)
             log_error(io->log, "container log: %s", err.msg);
+        if (io->journald != NULL &&
+            tether_journald_write(io->journald, s->stream, io->buf, (size_t)n, &err) < 0)
+            log_error(io->log, "container log (journal): %s", err.msg);
         if (io->on_output != NULL)
             io->on_output(io->opaque, s->stream, io->buf, (size_t)n);
         if (tether_pump_is_open(&io->to)) {
@@ -280,6 +284,13 @@ int tether_io_prepare(struct tether_io *io, const struct tether_process_opts *op
         if (io->logfile == NULL)
             return -1;
     }
+    if (log->journald) {
+        io->journald = tether_journald_open(log->journald_fields, err);
+        if (io->journald == NULL) {
+            tether_io_close(io);
+            return -1;
+        }
+    }
     if (prepare_fds(io, opts, err) < 0) {
         tether_io_close(io);
         return -1;
@@ -445,6 +456,8 @@ void tether_io_close(struct tether_io *io)
     stream_close(&io->err);
     tether_logfile_close(io->logfile);
     io->logfile = NULL;
+    tether_journald_close(io->journald);
+    io->journald = NULL;
     free(io->buf);
     io->buf = NULL;
 }
