@@ -221,6 +221,14 @@ struct tether_container_config {
     const char *dir;      /* absolute, exists: the core's files for it (exit.json, pid files) */
     const char *pid_file; /* where the runtime writes the init's pid; NULL = <dir>/init.pid */
     bool no_exit_file;    /* do not persist exits in <dir>/exit.json (the front end does) */
+    /* A container that another process created and watches (the runtime has it): the
+     * record starts running, with an init the core does not know (pid 0) and does not
+     * watch, and serves exec processes only. exec, and kill, wait, state, stdio and
+     * exec_delete of execs work, and pids; create, start, delete, pause, update, stop and
+     * stats, and kill and wait of the init, are refused (kind STATE). tether_core_remove()
+     * takes it whenever no runtime command is in flight (execs still running are then no
+     * longer watched). */
+    bool external;
 };
 
 enum tether_status {

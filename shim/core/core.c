@@ -389,6 +389,7 @@ struct tether_container *tether_core_add(struct tether_core *core,
         .pid_file =
             cfg->pid_file != NULL ? xstrdup(cfg->pid_file) : xasprintf("%s/init.pid", cfg->dir),
         .persist_exit = !cfg->no_exit_file,
+        .external = cfg->external,
         .runtime_timeout_ms = core->runtime_timeout_ms,
         .init_path = core->init_path,
     };
@@ -405,7 +406,7 @@ int tether_core_remove(struct tether_core *core, struct tether_container *ctr,
 {
     struct tether_container **pp;
 
-    if (ctr->state != TETHER_CTR_NEW || ctr->jobs != NULL)
+    if ((ctr->state != TETHER_CTR_NEW && !ctr->env.external) || ctr->jobs != NULL)
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "container %s is %s: delete it first",
                                  ctr->env.id, tether_status_name(tether_container_status(ctr)));
     for (pp = &core->containers; *pp != NULL; pp = &(*pp)->next)
