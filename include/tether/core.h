@@ -212,6 +212,10 @@ struct tether_exec_opts {
     const char *exec_id;
     const char *process; /* runtime-spec Process object, JSON text */
     struct tether_process_opts proc;
+    /* With a terminal, its size from the start (the Process's consoleSize, which the
+     * runtime applies before the process runs; a resize after the exec would race with a
+     * process that reads its size at once). 0 keeps the process's own consoleSize. */
+    unsigned console_width, console_height;
 };
 
 /* Where a container lives. */

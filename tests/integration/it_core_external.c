@@ -175,6 +175,28 @@ static void test_exec_output_and_code(void **state)
     assert_memory_equal(f->core->output[TETHER_LOGFMT_STDOUT], "hello\n", 6);
 }
 
+/* A terminal exec sized from the start: the runtime applies the size before the process
+ * runs, so a process that reads it at once sees it. */
+static void test_exec_terminal_size(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const argv[] = {"stty", "size", NULL};
+    cleanup_free char *proc = process_json(argv);
+    struct tether_exec_opts opts = {
+        .exec_id = "tty", .process = proc, .console_width = 111, .console_height = 33};
+    struct tether_error err = {0};
+    struct th_call t;
+
+    tether_process_opts_init(&opts.proc);
+    opts.proc.terminal = true;
+    th_call_init(&t);
+    th_core_taken(tether_container_exec(ctr_of(f), &opts, &t.call, &err), &err, "exec");
+    th_core_wait_ok(f->core, &t, "exec");
+    assert_int_equal(exec_wait(f, "tty").exit_status, 0);
+    assert_true(f->core->output_len[TETHER_LOGFMT_STDOUT] >= 6);
+    assert_memory_equal(f->core->output[TETHER_LOGFMT_STDOUT], "33 111", 6);
+}
+
 /* An exec is killed (it is the shim's child, so by pid) and listed by the runtime's ps. */
 static void test_exec_kill_and_pids(void **state)
 {
@@ -268,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_output_and_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_terminal_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_kill_and_pids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_operations_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_leaves_it_running, setup, teardown),
