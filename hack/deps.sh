@@ -17,6 +17,9 @@ case "$set_name" in
 build) ;;
 test)
     pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind)
+    # tests/podman: the real podman on tether-conmon (and systemd's journald and journalctl,
+    # jq to read the journal's JSON, for its journald driver); conmon only to compare.
+    pkgs+=(podman systemd jq procps)
     ;;
 bench)
     pkgs+=(libcmocka-dev conmon containerd)
