@@ -46,12 +46,15 @@ pm_check_prerequisites() {
     [ "$(id -u)" = 0 ] || pm_skip "needs root"
     command -v podman >/dev/null || pm_skip "podman is not installed (hack/deps.sh test)"
     [ -x /usr/sbin/runc ] || pm_skip "runc is not installed"
-    [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+    if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
         pm_skip "busybox-static is not installed"
-    command -v unshare >/dev/null && command -v script >/dev/null ||
+    fi
+    if ! command -v unshare >/dev/null || ! command -v script >/dev/null; then
         pm_skip "util-linux's unshare and script are needed"
-    [ -n "${TETHER_BIN_DIR:-}" ] && [ -x "$TETHER_BIN_DIR/tether-conmon" ] ||
+    fi
+    if [ -z "${TETHER_BIN_DIR:-}" ] || [ ! -x "$TETHER_BIN_DIR/tether-conmon" ]; then
         pm_skip "TETHER_BIN_DIR must hold the built tether-conmon"
+    fi
 }
 
 # podman with the private store; runs from $PM_DIR/cwd (the monitor inherits podman's cwd)
@@ -122,6 +125,7 @@ pm_import_image() {
     printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
     printf 'root:x:0:\n' >"$rootfs/etc/group"
     tar -C "$rootfs" -cf "$PM_DIR/build/busybox.tar" .
+    # shellcheck disable=SC2016 # expanded by the inner shell
     PM_FN=$(declare -f p) unshare -m --propagation private bash -c '
         eval "$PM_FN"
         mount --bind "$PM_DIR/build/varlib" /var/lib &&

@@ -34,7 +34,7 @@ Audit=no
 RateLimitBurst=0' >/run/systemd/journald.conf.d/private.conf
     "$JOURNALD" </dev/null >"$PM_DIR/work/journald.out" 2>&1 &
     JOURNALD_PID=$!
-    PM_TEARDOWN_HOOK=stop_journald
+    export PM_TEARDOWN_HOOK=stop_journald
     PM_WAIT=10 pm_wait_for test -S /run/systemd/journal/socket ||
         pm_fail_setup "journald did not start: $(cat "$PM_DIR/work/journald.out")"
 }
@@ -97,14 +97,20 @@ test_none() {
 }
 
 # passthrough: the container writes straight to podman's own stdout and stderr.
+pm_state_is() { [ "$(pm_state "$1" '{{.State.Status}}')" = "$2" ]; }
+
 test_passthrough() {
-    p run --name pt --log-driver passthrough "$PM_IMAGE" sh -c 'echo pass-out; echo pass-err >&2' \
-        >"$PM_DIR/work/o" 2>"$PM_DIR/work/e" </dev/null
-    expect_rc "run" $? 0
+    local rc
+    p run --name pt --log-driver passthrough "$PM_IMAGE" \
+        sh -c 'sleep 1; echo pass-out; echo pass-err >&2' \
+        >"$PM_DIR/work/o" 2>"$PM_DIR/work/e" </dev/null &
+    pm_wait_for pm_state_is pt running
+    expect_true "no attach socket while it runs" test ! -e "$(pm_state pt '{{.StaticDir}}')/attach"
+    wait $!
+    rc=$?
+    expect_rc "run" $rc 0
     expect_eq "stdout" "$(cat "$PM_DIR/work/o")" pass-out
     expect_eq "stderr" "$(cat "$PM_DIR/work/e")" pass-err
-    expect_eq "no attach socket was made" \
-        "$(ls "$(pm_state pt '{{.StaticDir}}')"/attach 2>/dev/null | wc -l)" 0
     p rm -f pt >/dev/null
 }
 

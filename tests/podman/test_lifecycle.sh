@@ -3,6 +3,7 @@
 # binary), stop (a trapped TERM, an ignored one), kill, wait, start, restart, a restart
 # policy (podman's cleanup process starts the next monitor), rm -f, ps -a and inspect
 # (ExitCode, OOMKilled).
+# shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 

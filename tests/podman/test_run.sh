@@ -3,6 +3,7 @@
 # exit codes, stdout and stderr apart, stdin, a terminal and its size, --rm, podman's logs
 # (whole, --tail, -f, lines without a newline, --log-opt max-size), attach, and a runtime
 # that fails.
+# shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
