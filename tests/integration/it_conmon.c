@@ -491,10 +491,12 @@ static void test_attach_io(void **state)
     cleanup_free char *out = NULL;
     cleanup_free char *err = NULL;
     cleanup_free char *code = NULL;
-    size_t out_len, err_len;
+    cleanup_free char *out2 = NULL;
+    cleanup_free char *err2 = NULL;
+    size_t out_len, err_len, out2_len, err2_len;
     struct args a;
     struct mon m;
-    int sock;
+    int sock, watcher;
 
     for (size_t i = 0; i < total; i++)
         in[i] = (char)('a' + i % 23);
@@ -507,6 +509,9 @@ static void test_attach_io(void **state)
     assert_int_equal(mon_first_status(&m, NULL, 0), 0);
     assert_true(read_msg(m.sync, NULL, 0) > 0);
     sock = attach_connect(f->bundle);
+    /* A second client that only watches (it does not end its input, which would end the
+     * process's, as with conmon): it gets every packet too. */
+    watcher = attach_connect(f->bundle);
     runc_do(f, "start", ID);
     while (sent < total) {
         size_t n = total - sent < 32768 ? total - sent : 32768;
@@ -519,6 +524,11 @@ static void test_attach_io(void **state)
     assert_int_equal(out_len, total);
     assert_memory_equal(out, in, total);
     assert_string_equal(err, "done\n");
+    attach_read_all(watcher, &out2, &out2_len, &err2, &err2_len);
+    close(watcher);
+    assert_int_equal(out2_len, total);
+    assert_memory_equal(out2, in, total);
+    assert_string_equal(err2, "done\n");
     code = exit_file(f->exits, ID);
     assert_string_equal(code, "0");
     wait_monitor_gone(read_pid(f->conmon_pid));
@@ -732,6 +742,57 @@ static void test_signal_and_exit_delay(void **state)
     mon_close(&m);
 }
 
+/* Everything the process wrote is in the log when the exit file appears, and "2 0 0" on
+ * the ctl FIFO reopens the log (after an external rotation moved it). */
+static void test_log_drained_and_reopened(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const argv[] = {"sh", "-c", "echo before; read x; seq 1 100000; exit 0",
+                                       NULL};
+    cleanup_free char *log_arg = xasprintf("k8s-file:%s", f->log);
+    cleanup_free char *rotated = xasprintf("%s.1", f->log);
+    cleanup_free char *ctl = NULL;
+    cleanup_free char *code = NULL;
+    cleanup_free char *log = NULL;
+    cleanup_free char *old = NULL;
+    struct args a;
+    struct mon m;
+    int sock, fd;
+    char pkt[64];
+
+    create_args(f, &a, argv);
+    push(&a, "-l");
+    push(&a, log_arg);
+    push(&a, "-i");
+    mon_spawn(f, &a, false, -1, -1, &m);
+    send_start(&m);
+    assert_int_equal(mon_first_status(&m, NULL, 0), 0);
+    assert_true(read_msg(m.sync, NULL, 0) > 0);
+    sock = attach_connect(f->bundle);
+    runc_do(f, "start", ID);
+    assert_true(recv(sock, pkt, sizeof(pkt), 0) > 0); /* "before" is out */
+    assert_int_equal(rename(f->log, rotated), 0);
+    ctl = xasprintf("%s/ctl", f->bundle);
+    fd = open(ctl, O_WRONLY | O_NONBLOCK);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "2 0 0\n", 6), 6);
+    close(fd);
+    th_wait_until(file_exists, f->log, WAIT_MS);
+    assert_int_equal(send(sock, "go\n", 3, 0), 3);
+    code = exit_file(f->exits, ID);
+    /* At once: nothing of the output is still on its way. */
+    assert_int_equal(tether_read_file(f->log, 8 << 20, &log, NULL, NULL), 0);
+    assert_string_equal(code, "0");
+    assert_non_null(strstr(log, " stdout F 1\n"));
+    assert_non_null(strstr(log, " stdout F 100000\n"));
+    assert_null(strstr(log, "before"));
+    assert_int_equal(tether_read_file(rotated, 1 << 20, &old, NULL, NULL), 0);
+    assert_non_null(strstr(old, " stdout F before\n"));
+    close(sock);
+    wait_monitor_gone(read_pid(f->conmon_pid));
+    mon_close(&m);
+}
+
 /* An exec session in a container another monitor made: {"data": 0} on the attach pipe once
  * the socket exists, the start byte, the exec's pid, its output, its exit file (named by the
  * container's id, in the session's exit dir) and its exit code on the sync pipe. */
@@ -811,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signal_and_exit_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_drained_and_reopened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
     };
 

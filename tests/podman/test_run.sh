@@ -87,6 +87,19 @@ test_terminal() {
         "30 100"
     expect_eq "tty" "$(in_terminal "p run --rm -t $PM_IMAGE sh -c 'test -t 0 && test -t 1 && echo tty; exit 4'; echo rc=\$?")" \
         $'tty\nrc=4'
+    # -it: what is typed reaches the terminal (and is echoed by it).
+    expect_eq "-it input" "$(printf 'typed\n' | SHELL=/bin/bash script -qec \
+        "p run --rm -it $PM_IMAGE sh -c 'read x; echo got:\$x'" /dev/null | tr -d '\r' |
+        grep '^got:')" "got:typed"
+}
+
+# podman run --timeout: the monitor kills the container then, and its exit code is -1.
+test_timeout() {
+    local start=$SECONDS
+    p run --name to --timeout 1 "$PM_IMAGE" sleep 100
+    expect_true "killed in time" test $((SECONDS - start)) -lt 10
+    expect_eq "ExitCode" "$(pm_state to '{{.State.ExitCode}}')" -1
+    p rm -f to >/dev/null
 }
 
 test_rm() {
@@ -156,4 +169,4 @@ test_runtime_failure() {
 
 pm_setup
 pm_run_tests test_monitor_is_tether_conmon test_exit_codes test_stdout_stderr test_stdin \
-    test_terminal test_rm test_logs test_log_size_max test_attach test_runtime_failure
+    test_terminal test_timeout test_rm test_logs test_log_size_max test_attach test_runtime_failure
