@@ -141,6 +141,7 @@ struct tether_log_opts {
     enum tether_logfmt_format format;
     uint64_t max_size; /* 0 = no limit */
     unsigned max_files;
+    bool no_sync; /* the file is not fdatasync()ed when the process ends (faster) */
     /* The systemd journal, besides or instead of the file: one entry per line (MESSAGE with
      * the line's '\n', PRIORITY 6 for stdout and 3 for stderr, CONTAINER_PARTIAL_MESSAGE=true
      * for a piece of a line) carrying every "NAME=value" of journald_fields (at most 16;

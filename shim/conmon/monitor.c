@@ -406,6 +406,7 @@ static void fill_process_opts(const struct tether_conmon *m, struct tether_proce
     /* conmon's --log-size-max starts the log afresh: one file, no rotated copies. */
     p->log.max_size = o->log_size_max > 0 ? (uint64_t)o->log_size_max : 0;
     p->log.max_files = 1;
+    p->log.no_sync = o->no_sync_log;
     p->log.journald = o->log_journald;
     if (o->log_journald) {
         fill_journal_fields(m, journal_fields);

@@ -271,6 +271,7 @@ int tether_io_prepare(struct tether_io *io, const struct tether_process_opts *op
 
     io->terminal = opts->terminal;
     io->want_stdin = opts->stdin;
+    io->log_no_sync = log->no_sync;
     if (opts->terminal &&
         (opts->stdio_fds[0] >= 0 || opts->stdio_fds[1] >= 0 || opts->stdio_fds[2] >= 0))
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
@@ -396,7 +397,8 @@ void tether_io_drain(struct tether_io *io)
     if (io->logfile == NULL)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (tether_logfile_flush_and_sync(io->logfile, &now, &err) < 0)
+    if ((io->log_no_sync ? tether_logfile_flush(io->logfile, &now, &err)
+                         : tether_logfile_flush_and_sync(io->logfile, &now, &err)) < 0)
         log_error(io->log, "container log: %s", err.msg);
 }
 

@@ -53,7 +53,8 @@ struct tether_io {
     int child_fds[3]; /* the ends the runtime hands to the process, -1 when none */
     struct tether_logfile *logfile;
     struct tether_journald *journald;
-    char *buf; /* read buffer, allocated while something is read */
+    bool log_no_sync; /* the log is not fdatasync()ed at the process's end */
+    char *buf;        /* read buffer, allocated while something is read */
     tether_io_output_cb on_output;
     void (*on_stdin_ready)(void *opaque); /* stdin takes data again after a short input */
     void *opaque;
