@@ -20,6 +20,7 @@ export LC_ALL=C
 # spaces start with the command names, each with its own `BINARY COMMAND --help`.
 BINARIES=(
     "tether-shim tether-shim.8.scd -"
+    "tether-conmon tether-conmon.8.scd -"
     "tether-init tether-init.1.scd -"
     "tetherctl tetherctl.1.scd commands"
 )
