@@ -431,6 +431,10 @@ int tether_conmon_opts_check(const struct tether_conmon_opts *o, struct tether_e
                                  "--exec-process-spec and --exec-attach need -e");
     if (!o->exec && o->exit_dir == NULL)
         return tether_error_setk(err, TETHER_ERR_INVALID, 0, "--exit-dir is required");
+    if (o->exec && (o->runtime_opts != NULL || o->no_pivot || o->no_new_keyring))
+        return tether_error_setk(err, TETHER_ERR_INVALID, 0,
+                                 "--runtime-opt, --no-pivot and --no-new-keyring apply to a "
+                                 "container's create, not to -e");
     if (has_preserve_fds(o->runtime_opts))
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
                                  "--runtime-opt --preserve-fds is not supported by tether-conmon");

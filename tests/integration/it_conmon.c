@@ -793,6 +793,54 @@ static void test_log_drained_and_reopened(void **state)
     mon_close(&m);
 }
 
+/* CRI-O's ways: --sync (the launcher is the monitor: its status is the container's),
+ * --socket-dir-path without --full-attach (the socket reachable as DIR/UUID/attach), and
+ * --persist-dir (a copy of the exit code). */
+static void test_crio_options(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const argv[] = {"sh", "-c", "read x; exit 2", NULL};
+    cleanup_free char *socks = xasprintf("%s/socks", f->env.dir);
+    cleanup_free char *persist = xasprintf("%s/persist", f->env.dir);
+    cleanup_free char *link = xasprintf("%s/socks/" ID, f->env.dir);
+    cleanup_free char *persisted = xasprintf("%s/persist/exit", f->env.dir);
+    cleanup_free char *code = NULL;
+    cleanup_free char *copy = NULL;
+    struct args full, a = {0};
+    struct mon m;
+    int sock;
+
+    if (mkdir(persist, 0700) < 0)
+        fail_msg("mkdir: %s", strerror(errno));
+    create_args(f, &full, argv);
+    for (int k = 0; k < full.n; k++)
+        if (strcmp(full.v[k], "--full-attach") != 0)
+            push(&a, full.v[k]);
+    push(&a, "-l");
+    push(&a, "none");
+    push(&a, "-i");
+    push(&a, "--sync");
+    push(&a, "--socket-dir-path");
+    push(&a, socks);
+    push(&a, "--persist-dir");
+    push(&a, persist);
+    mon_spawn(f, &a, false, -1, -1, &m);
+    send_start(&m);
+    assert_true(read_msg(m.sync, NULL, 0) > 0);
+    assert_int_equal(read_pid(f->conmon_pid), m.first);
+    sock = attach_connect(link);
+    runc_do(f, "start", ID);
+    assert_int_equal(send(sock, "x\n", 2, 0), 2);
+    close(sock);
+    assert_int_equal(mon_first_status(&m, NULL, 0), 2);
+    code = exit_file(f->exits, ID);
+    assert_string_equal(code, "2");
+    assert_int_equal(tether_read_file(persisted, 64, &copy, NULL, NULL), 0);
+    assert_string_equal(copy, "2");
+    assert_false(file_exists(link));
+    mon_close(&m);
+}
+
 /* An exec session in a container another monitor made: {"data": 0} on the attach pipe once
  * the socket exists, the start byte, the exec's pid, its output, its exit file (named by the
  * container's id, in the session's exit dir) and its exit code on the sync pipe. */
@@ -873,6 +921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signal_and_exit_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_drained_and_reopened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crio_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
     };
 

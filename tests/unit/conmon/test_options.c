@@ -351,6 +351,12 @@ static void test_checks(void **state)
     parse_fails((const char *const[]){BASE, "-l", "none", "-e", NULL},
                 "-e needs --exec-process-spec");
     parse_fails((const char *const[]){BASE, "-l", "none", "--exec-attach", NULL}, "need -e");
+    parse_fails((const char *const[]){BASE, "-l", "none", "-e", "--exec-process-spec", "/p",
+                                      "--runtime-opt", "--x", NULL},
+                "not to -e");
+    parse_fails((const char *const[]){BASE, "-l", "none", "-e", "--exec-process-spec", "/p",
+                                      "--no-pivot", NULL},
+                "not to -e");
     parse_fails((const char *const[]){BASE, "-l", "none", "--runtime-opt", "--preserve-fds",
                                       "--runtime-opt", "2", NULL},
                 "--preserve-fds is not supported");
