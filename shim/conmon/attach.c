@@ -20,7 +20,7 @@ struct tether_attach_client {
     char *queue;
     size_t queue_off, queue_len, queue_cap;
     bool input_done; /* it ended its input, or input is not taken */
-    struct tether_attach_client *next;
+    size_t slot;     /* its index in a->clients */
 };
 
 static void client_update(struct tether_attach_client *c);
@@ -46,16 +46,14 @@ static size_t queued(const struct tether_attach_client *c)
 static void client_drop(struct tether_attach_client *c, const char *why)
 {
     struct tether_conmon_attach *a = c->a;
-    struct tether_attach_client **pp;
+    size_t last = a->n_clients - 1;
 
     if (why != NULL)
         log_warn(a->log, "attach client dropped: %s", why);
-    for (pp = &a->clients; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    a->n_clients--;
+    a->clients[c->slot] = a->clients[last];
+    a->clients[c->slot]->slot = c->slot;
+    a->clients[last] = NULL;
+    a->n_clients = last;
     tether_loop_remove(a->loop, &c->src);
     close(c->src.fd);
     free(c->queue);
@@ -87,8 +85,8 @@ static void client_update(struct tether_attach_client *c)
 
 static void update_all(struct tether_conmon_attach *a)
 {
-    for (struct tether_attach_client *c = a->clients; c != NULL; c = c->next)
-        client_update(c);
+    for (size_t i = 0; i < a->n_clients; i++)
+        client_update(a->clients[i]);
 }
 
 /* Sends queued packets while the socket takes them; false when the client was dropped. */
@@ -165,17 +163,14 @@ void tether_conmon_attach_output(struct tether_conmon_attach *a, int stream, con
 {
     char pkt[1 + TETHER_ATTACH_PACKET_MAX];
 
-    while (len > 0 && a->clients != NULL) {
+    while (len > 0 && a->n_clients > 0) {
         size_t n = len < TETHER_ATTACH_PACKET_MAX ? len : TETHER_ATTACH_PACKET_MAX;
-        struct tether_attach_client *c = a->clients;
 
         pkt[0] = (char)stream;
         memcpy(pkt + 1, data, n);
-        while (c != NULL) {
-            struct tether_attach_client *next = c->next;
-            client_send(c, pkt, n + 1);
-            c = next;
-        }
+        /* Backwards: a client dropped on the way takes the last slot's, already served. */
+        for (size_t i = a->n_clients; i-- > 0;)
+            client_send(a->clients[i], pkt, n + 1);
         data += n;
         len -= n;
     }
@@ -300,9 +295,11 @@ static void client_cb(struct tether_loop *loop, struct tether_source *src, uint3
     if (revents & (EPOLLHUP | EPOLLERR)) {
         /* Gone for good: its last packets go in as far as the process takes them now (the
          * rest has no one to wait for), and what waits for it cannot go out any more. */
-        if (client_read_some(c, READS_AT_HANGUP) && !c->input_done)
-            input_ended(c);
-        client_drop(c, NULL);
+        if (client_read_some(c, READS_AT_HANGUP)) {
+            if (!c->input_done)
+                input_ended(c);
+            client_drop(c, NULL);
+        }
         goto check;
     }
     if ((revents & EPOLLIN) && !client_read_some(c, READS_PER_WAKEUP))
@@ -348,9 +345,8 @@ static void accept_cb(struct tether_loop *loop, struct tether_source *src, uint3
             free(c);
             continue;
         }
-        c->next = a->clients;
-        a->clients = c;
-        a->n_clients++;
+        c->slot = a->n_clients;
+        a->clients[a->n_clients++] = c;
         log_debug(a->log, "attach: client connected (%zu)", a->n_clients);
     }
 }
@@ -389,17 +385,12 @@ static void stop_listening(struct tether_conmon_attach *a)
 
 static void finish_check(struct tether_conmon_attach *a)
 {
-    struct tether_attach_client *c = a->clients;
-
     if (!a->finishing)
         return;
-    while (c != NULL) {
-        struct tether_attach_client *next = c->next;
-        if (queued(c) == 0)
-            client_drop(c, NULL);
-        c = next;
-    }
-    if (a->clients != NULL)
+    for (size_t i = a->n_clients; i-- > 0;)
+        if (queued(a->clients[i]) == 0)
+            client_drop(a->clients[i], NULL);
+    if (a->n_clients > 0)
         return;
     a->finishing = false;
     tether_timer_disarm(&a->finish_timer);
@@ -411,8 +402,8 @@ static void finish_timeout(struct tether_timer *timer)
 {
     struct tether_conmon_attach *a = container_of(timer, struct tether_conmon_attach, finish_timer);
 
-    while (a->clients != NULL)
-        client_drop(a->clients, "it did not take its output in time");
+    while (a->n_clients > 0)
+        client_drop(a->clients[a->n_clients - 1], "it did not take its output in time");
     finish_check(a);
 }
 
@@ -423,7 +414,7 @@ void tether_conmon_attach_finish(struct tether_conmon_attach *a)
     stop_listening(a);
     a->finishing = true;
     a->finish_timer.fired = finish_timeout;
-    if (a->clients != NULL && tether_timer_arm(&a->finish_timer, TETHER_ATTACH_FINISH_MS, &err) < 0)
+    if (a->n_clients > 0 && tether_timer_arm(&a->finish_timer, TETHER_ATTACH_FINISH_MS, &err) < 0)
         log_error(a->log, "attach: %s", err.msg);
     finish_check(a);
 }
@@ -431,8 +422,8 @@ void tether_conmon_attach_finish(struct tether_conmon_attach *a)
 void tether_conmon_attach_close(struct tether_conmon_attach *a)
 {
     stop_listening(a);
-    while (a->clients != NULL)
-        client_drop(a->clients, NULL);
+    while (a->n_clients > 0)
+        client_drop(a->clients[a->n_clients - 1], NULL);
     a->finishing = false;
     tether_timer_fini(&a->finish_timer);
     if (a->path != NULL)

@@ -54,7 +54,8 @@ struct tether_conmon_attach {
     struct tether_source listen; /* fd -1 when not listening */
     char *path;
     bool take_input;
-    struct tether_attach_client *clients;
+    /* clients[0 .. n_clients): a dropped client's slot takes the last one */
+    struct tether_attach_client *clients[TETHER_ATTACH_CLIENTS_MAX];
     size_t n_clients;
     char *in_buf;  /* TETHER_ATTACH_INPUT_MAX, while there are clients */
     char *pending; /* input the process has not taken yet */

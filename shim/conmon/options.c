@@ -173,6 +173,7 @@ static int parse_long_long(const struct opt_def *d, const char *value, long long
     char *end;
     long long n;
 
+    *out = 0;
     errno = 0;
     n = strtoll(value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || n < min || n > max)
@@ -262,7 +263,7 @@ static int set_value(struct tether_conmon_opts *o, const struct opt_def *d, cons
                      struct tether_error *err)
 {
     char *base = (char *)o;
-    long long n;
+    long long n = 0;
 
     switch (d->kind) {
     case OPT_STRING: {

@@ -31,36 +31,35 @@ struct tether_conmon_opts {
     char *name;   /* -n */
     char *bundle; /* -b (the exec session's directory for -e); default: the cwd */
     char *runtime;
-    char **runtime_args; /* --runtime-arg: global options of the runtime */
-    char **runtime_opts; /* --runtime-opt: options of create/exec */
-    bool systemd_cgroup; /* -s */
-    bool no_pivot, no_new_keyring;
+    char **runtime_args;     /* --runtime-arg: global options of the runtime */
+    char **runtime_opts;     /* --runtime-opt: options of create */
     char *container_pidfile; /* -p */
     char *conmon_pidfile;    /* -P, --conmon-pidfile */
-    bool terminal, stdin, leave_stdin_open;
-    int timeout_s; /* -T, --timeout: 0 = none */
     /* Exec */
-    bool exec, exec_attach;
     char *exec_process_spec;
     /* Exit */
     char *exit_dir;
     char *exit_command;
     char **exit_command_args;
-    unsigned exit_delay_s;
     char *persist_dir; /* -0: CRI-O's copies of the exit and oom files */
     /* Logs of the container */
     char *log_path; /* k8s-file, or NULL */
-    bool log_journald, log_none, log_passthrough;
-    int64_t log_size_max; /* <= 0: no limit */
     char *log_tag;
-    bool no_sync_log;
+    int64_t log_size_max; /* <= 0: no limit */
     /* The attach socket */
-    bool full_attach;
     char *socket_dir_path;
-    /* The process itself */
+    int timeout_s; /* -T, --timeout: 0 = none */
+    unsigned exit_delay_s;
+    enum tether_log_level log_level; /* this monitor's own messages */
+    bool systemd_cgroup;             /* -s */
+    bool no_pivot, no_new_keyring;
+    bool terminal, stdin, leave_stdin_open;
+    bool exec, exec_attach;
+    bool log_journald, log_none, log_passthrough;
+    bool no_sync_log;
+    bool full_attach;
     bool sync; /* do not detach: the caller waits for this process */
     bool syslog;
-    enum tether_log_level log_level;
     bool api_version;
     bool help, version;
 };
