@@ -155,7 +155,7 @@ static int connect_nonblocking(const char *path)
 static void ask_version(int fd, int i)
 {
     static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"version\"}\n";
-    char buf[4096];
+    char buf[4096] = {0};
     size_t len = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
 
