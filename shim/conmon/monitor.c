@@ -461,10 +461,16 @@ static int start_exec(struct tether_conmon *m, struct tether_error *err)
 static void launch(struct tether_conmon *m)
 {
     struct tether_error err = {0};
+    int rc;
 
     m->call.done = process_done;
     tether_conmon_ctl_poll(&m->ctl);
-    if ((m->exec_id != NULL ? start_exec(m, &err) : start_create(m, &err)) < 0)
+    rc = m->exec_id != NULL ? start_exec(m, &err) : start_create(m, &err);
+    /* The core has its own copies of the caller's stdio now (passthrough): ours go, so the
+     * caller's pipes end with the process, not with this monitor. */
+    for (int i = 0; i < 3; i++)
+        close_fd(&m->stdio_fds[i]);
+    if (rc < 0)
         fail_start(m, &err);
 }
 

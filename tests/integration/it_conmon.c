@@ -793,6 +793,46 @@ static void test_log_drained_and_reopened(void **state)
     mon_close(&m);
 }
 
+/* --leave-stdin-open: a client that ends its input does not end the process's stdin; the
+ * next client's input still goes in. */
+static void test_leave_stdin_open(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const argv[] = {"sh", "-c", "read x; echo got:$x; read y; echo got:$y",
+                                       NULL};
+    cleanup_free char *out = NULL;
+    cleanup_free char *err = NULL;
+    cleanup_free char *code = NULL;
+    size_t out_len, err_len;
+    struct args a;
+    struct mon m;
+    int first, second;
+
+    create_args(f, &a, argv);
+    push(&a, "-l");
+    push(&a, "none");
+    push(&a, "-i");
+    push(&a, "--leave-stdin-open");
+    mon_spawn(f, &a, false, -1, -1, &m);
+    send_start(&m);
+    assert_int_equal(mon_first_status(&m, NULL, 0), 0);
+    assert_true(read_msg(m.sync, NULL, 0) > 0);
+    first = attach_connect(f->bundle);
+    runc_do(f, "start", ID);
+    assert_int_equal(send(first, "one\n", 4, 0), 4);
+    shutdown(first, SHUT_WR);
+    second = attach_connect(f->bundle);
+    assert_int_equal(send(second, "two\n", 4, 0), 4);
+    attach_read_all(first, &out, &out_len, &err, &err_len);
+    assert_string_equal(out, "got:one\ngot:two\n");
+    close(first);
+    close(second);
+    code = exit_file(f->exits, ID);
+    assert_string_equal(code, "0");
+    wait_monitor_gone(read_pid(f->conmon_pid));
+    mon_close(&m);
+}
+
 /* CRI-O's ways: --sync (the launcher is the monitor: its status is the container's),
  * --socket-dir-path without --full-attach (the socket reachable as DIR/UUID/attach), and
  * --persist-dir (a copy of the exit code). */
@@ -921,6 +961,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signal_and_exit_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_drained_and_reopened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leave_stdin_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crio_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
     };
