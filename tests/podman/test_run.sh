@@ -47,6 +47,10 @@ test_exit_codes() {
     p run --rm "$PM_IMAGE" nosuchbinary 2>"$PM_DIR/work/err"
     expect_rc "no such binary" $? 127
     expect_match "its message" "$(cat "$PM_DIR/work/err")" 'executable file not found'
+    # The runtime's "permission denied" reaches podman, which makes it 126.
+    p run --rm "$PM_IMAGE" /etc/passwd 2>"$PM_DIR/work/err"
+    expect_rc "not executable" $? 126
+    expect_match "its message" "$(cat "$PM_DIR/work/err")" 'permission denied'
     # Death by SIGKILL while podman run is attached.
     p run --name killed "$PM_IMAGE" sleep 100 &
     pm_wait_for pm_state_is killed running
