@@ -137,7 +137,7 @@ struct ctl_command {
     "  -t, --tty               a terminal (the bundle's process.terminal must be true;\n"          \
     "                          a bundle asking for one gets one without -t)\n"                     \
     "  -i, --interactive       keep stdin open\n"                                                  \
-    "  --log-format FORMAT     cri (default), jsonl or raw\n"                                      \
+    "  --log-format FORMAT     cri (default), jsonl, raw or k8s-file\n"                            \
     "  --log-path PATH         default STATE-DIR/ID/container.log\n"                               \
     "  --log-max-size SIZE     rotate past SIZE bytes (k, m, g suffixes)\n"                        \
     "  --log-max-files N       log files kept, the current one included"

@@ -28,6 +28,9 @@ test)
     # The containerd front end's tests: a private containerd driven with ctr, and through
     # its CRI plugin by a Python gRPC client (stubs generated at test time).
     pkgs+=(containerd python3-grpcio python3-grpc-tools)
+    # tests/podman: the real podman on tether-conmon (and systemd's journald and journalctl,
+    # jq to read the journal's JSON, for its journald driver); conmon only to compare.
+    pkgs+=(podman systemd jq procps)
     ;;
 bench)
     pkgs+=(libcmocka-dev conmon containerd gnuplot-nox)

@@ -162,8 +162,36 @@ int tether_runtime_init(struct tether_runtime *rt, const char *name_or_path, con
     return 0;
 }
 
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+int tether_runtime_set_global_args(struct tether_runtime *rt, const char *const *args,
+                                   struct tether_error *err)
+{
+    size_t n = 0;
+    char **copy = NULL;
+
+    while (args != NULL && args[n] != NULL)
+        if (++n > RUNTIME_EXTRA_MAX)
+            return tether_error_setk(err, TETHER_ERR_TOO_LARGE, 0,
+                                     "more than %u global runtime arguments", RUNTIME_EXTRA_MAX);
+    if (n > 0) {
+        copy = xzalloc((n + 1) * sizeof(*copy));
+        for (size_t i = 0; i < n; i++)
+            copy[i] = xstrdup(args[i]);
+    }
+    strv_free(rt->global_args);
+    rt->global_args = copy;
+    return 0;
+}
+
 void tether_runtime_fini(struct tether_runtime *rt)
 {
+    strv_free(rt->global_args);
     free(rt->path);
     free(rt->name);
     free(rt->root);
@@ -324,6 +352,7 @@ int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runti
     }
     if (rt->root != NULL)
         argv_push2(&a, "--root", rt->root);
+    push_extra(&a, (const char *const *)rt->global_args);
     if (log_path != NULL) {
         argv_push2(&a, "--log", log_path);
         argv_push2(&a, "--log-format", "json");

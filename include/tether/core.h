@@ -121,12 +121,15 @@ enum tether_logfmt_stream {
 #define TETHER_LOGFMT_NSTREAMS 2
 
 enum tether_logfmt_format {
-    TETHER_LOGFMT_CRI,   /* "<time> <stream> <P|F> <content>": the CRI (k8s-file) log */
+    TETHER_LOGFMT_CRI,   /* "<time> <stream> <P|F> <content>": the CRI log kubelet reads */
     TETHER_LOGFMT_JSONL, /* Docker's json-file lines */
     TETHER_LOGFMT_RAW,   /* the bytes as written */
+    /* podman's k8s-file log: CRI records with the local time and its numeric offset, and a
+     * line the process left unfinished stays a P record (podman prints it as written) */
+    TETHER_LOGFMT_K8S_FILE,
 };
 
-/* "cri" | "jsonl" | "raw" -> format; kind INVALID for anything else. */
+/* "cri" | "jsonl" | "raw" | "k8s-file" -> format; kind INVALID for anything else. */
 int tether_logfmt_parse(const char *name, enum tether_logfmt_format *out, struct tether_error *err);
 /* The name tether_logfmt_parse() accepts for format. */
 const char *tether_logfmt_format_name(enum tether_logfmt_format format);
@@ -138,6 +141,14 @@ struct tether_log_opts {
     enum tether_logfmt_format format;
     uint64_t max_size; /* 0 = no limit */
     unsigned max_files;
+    bool no_sync; /* the file is not fdatasync()ed when the process ends (faster) */
+    /* The systemd journal, besides or instead of the file: one entry per line (MESSAGE with
+     * the line's '\n', PRIORITY 6 for stdout and 3 for stderr, CONTAINER_PARTIAL_MESSAGE=true
+     * for a piece of a line) carrying every "NAME=value" of journald_fields (at most 16;
+     * NAME of A-Z, 0-9 and '_'). libsystemd is loaded (dlopen) only for such a process;
+     * kind INTERNAL when it cannot be. */
+    bool journald;
+    char **journald_fields; /* NULL-terminated, may be NULL */
 };
 
 /* How a process's stdio is set up. By default the core makes pipes (or, with `terminal`, a
@@ -202,6 +213,10 @@ struct tether_exec_opts {
     const char *exec_id;
     const char *process; /* runtime-spec Process object, JSON text */
     struct tether_process_opts proc;
+    /* With a terminal, its size from the start (the Process's consoleSize, which the
+     * runtime applies before the process runs; a resize after the exec would race with a
+     * process that reads its size at once). 0 keeps the process's own consoleSize. */
+    unsigned console_width, console_height;
 };
 
 /* Where a container lives. */
@@ -211,6 +226,14 @@ struct tether_container_config {
     const char *dir;      /* absolute, exists: the core's files for it (exit.json, pid files) */
     const char *pid_file; /* where the runtime writes the init's pid; NULL = <dir>/init.pid */
     bool no_exit_file;    /* do not persist exits in <dir>/exit.json (the front end does) */
+    /* A container that another process created and watches (the runtime has it): the
+     * record starts running, with an init the core does not know (pid 0) and does not
+     * watch, and serves exec processes only. exec, and kill, wait, state, stdio and
+     * exec_delete of execs work, and pids; create, start, delete, pause, update, stop and
+     * stats, and kill and wait of the init, are refused (kind STATE). tether_core_remove()
+     * takes it whenever no runtime command is in flight (execs still running are then no
+     * longer watched). */
+    bool external;
 };
 
 enum tether_status {
@@ -293,8 +316,12 @@ struct tether_stats {
 /* ---- the core ---- */
 
 struct tether_core_config {
-    const char *runtime;         /* name or path; NULL = runc */
-    const char *runtime_root;    /* the runtime's --root; NULL = its default */
+    const char *runtime;      /* name or path; NULL = runc */
+    const char *runtime_root; /* the runtime's --root; NULL = its default */
+    /* Global options of the runtime for every command it runs (e.g. --systemd-cgroup),
+     * after --root and before the core's own --log (which wins over one given here, so that
+     * the runtime's errors still reach the core); NULL-terminated, may be NULL. */
+    const char *const *runtime_args;
     unsigned runtime_timeout_ms; /* 0 = none */
     const char *init_path;       /* tether-init, for create's `init` */
     size_t events_retained;      /* journal size; 0 = TETHER_EVENTS_RETAINED */

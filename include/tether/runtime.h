@@ -15,9 +15,10 @@
 #include <tether/error.h>
 
 struct tether_runtime {
-    char *path; /* absolute path of the runtime binary */
-    char *name; /* basename, e.g. "runc" */
-    char *root; /* value of the global --root option, or NULL for the runtime's default */
+    char *path;         /* absolute path of the runtime binary */
+    char *name;         /* basename, e.g. "runc" */
+    char *root;         /* value of the global --root option, or NULL for the runtime's default */
+    char **global_args; /* more global options (before the subcommand), NULL-terminated */
     /* RLIMIT_NOFILE when tether_runtime_init ran: runtime children get it back, whatever the
      * caller raised its own limit to since. */
     struct rlimit nofile;
@@ -89,6 +90,13 @@ struct tether_runtime_cmd {
 int tether_runtime_init(struct tether_runtime *rt, const char *name_or_path, const char *root,
                         struct tether_error *err);
 void tether_runtime_fini(struct tether_runtime *rt);
+
+/* Global options given to every command after --root and before the driver's own --log and
+ * --log-format (so a --log among them is overridden and the runtime's errors still reach
+ * the driver). args is NULL-terminated and copied; NULL removes them. Kind TOO_LARGE past
+ * 256 arguments. */
+int tether_runtime_set_global_args(struct tether_runtime *rt, const char *const *args,
+                                   struct tether_error *err);
 
 /* Builds the argv for op (argv[0] is rt->path); log_path is passed as --log when not NULL.
  * The result is a NULL-terminated array of malloc'd strings: free with

@@ -188,6 +188,21 @@ void tether_container_init(struct tether_container *ctr, const struct tether_ctr
     tether_timer_init(&ctr->persist_timer, env->loop, persist_retry);
     tether_seccomp_init(&ctr->seccomp, env->log, env->loop);
     tether_supervise_init(ctr);
+    if (env->external) {
+        /* Someone else created and started it: as far as execs go, it runs. */
+        ctr->state = TETHER_CTR_RUNNING;
+        ctr->init.state = TETHER_PROC_RUNNING;
+    }
+}
+
+int tether_container_refuse_external(const struct tether_container *ctr, const char *what,
+                                     struct tether_error *err)
+{
+    if (!ctr->env.external)
+        return 0;
+    return tether_error_setk(err, TETHER_ERR_STATE, 0,
+                             "cannot %s container %s: it is external (watched for its execs only)",
+                             what, ctr->env.id);
 }
 
 static void oom_stop(struct tether_container *ctr)
@@ -654,6 +669,7 @@ static void opts_free(struct tether_create_opts *opts)
 {
     proc_fds_close(&opts->proc);
     free(opts->proc.log.path);
+    strv_free(opts->proc.log.journald_fields);
     strv_free(opts->runtime_args);
     strv_free(opts->seccomp.syscalls);
     memset(opts, 0, sizeof(*opts));
@@ -665,6 +681,7 @@ static void opts_copy(struct tether_create_opts *dst, const struct tether_create
     opts_free(dst);
     *dst = *src;
     dst->proc.log.path = src->proc.log.path ? xstrdup(src->proc.log.path) : NULL;
+    dst->proc.log.journald_fields = strv_dup(src->proc.log.journald_fields);
     dst->runtime_args = strv_dup(src->runtime_args);
     dst->seccomp.syscalls = strv_dup(src->seccomp.syscalls);
     proc_fds_dup(&dst->proc);
@@ -694,6 +711,8 @@ int tether_container_create(struct tether_container *ctr, const struct tether_cr
 {
     int rc;
 
+    if (tether_container_refuse_external(ctr, "create", err) < 0)
+        return -1;
     if (ctr->state != TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_EXISTS, 0, "container %s already exists (%s)",
                                  ctr->env.id, tether_status_name(tether_container_status(ctr)));
@@ -747,7 +766,8 @@ int tether_container_start(struct tether_container *ctr, struct tether_call *cal
 {
     struct tether_runtime_args args;
 
-    if (check_event(ctr, TETHER_CTR_EV_START, "start", err) < 0)
+    if (tether_container_refuse_external(ctr, "start", err) < 0 ||
+        check_event(ctr, TETHER_CTR_EV_START, "start", err) < 0)
         return -1;
     tether_runtime_args_init(&args);
     args.id = ctr->env.id;
@@ -783,7 +803,7 @@ int tether_container_kill(struct tether_container *ctr, const char *exec_id, int
     struct tether_runtime_args args;
     struct tether_process *p = tether_container_process(ctr, exec_id, err);
 
-    if (p == NULL)
+    if (p == NULL || (exec_id == NULL && tether_container_refuse_external(ctr, "kill", err) < 0))
         return -1;
     if (exec_id == NULL && ends_restarts(ctr, sig) && tether_supervise_user_kill(ctr)) {
         /* It was waiting to be restarted: the kill ends that, as Docker's does. */
@@ -816,7 +836,8 @@ int tether_container_wait(struct tether_container *ctr, const char *exec_id,
 {
     struct tether_process *p = tether_container_process(ctr, exec_id, err);
 
-    if (p == NULL)
+    if (p == NULL ||
+        (exec_id == NULL && tether_container_refuse_external(ctr, "wait for the init of", err) < 0))
         return -1;
     tether_process_wait(p, call);
     return 0;
@@ -874,7 +895,8 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
 {
     struct tether_runtime_args args;
 
-    if (check_event(ctr, TETHER_CTR_EV_DELETE, "delete", err) < 0)
+    if (tether_container_refuse_external(ctr, "delete", err) < 0 ||
+        check_event(ctr, TETHER_CTR_EV_DELETE, "delete", err) < 0)
         return -1;
     if (ctr->runtime_gone) {
         /* A restart was stopped after the runtime's delete: only the record is left. */
@@ -984,6 +1006,8 @@ int tether_container_pause(struct tether_container *ctr, bool pause, struct teth
     enum tether_ctr_event ev = pause ? TETHER_CTR_EV_PAUSE : TETHER_CTR_EV_RESUME;
     struct tether_runtime_args args;
 
+    if (tether_container_refuse_external(ctr, pause ? "pause" : "resume", err) < 0)
+        return -1;
     if (ctr->init.exited)
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "container %s is stopped", ctr->env.id);
     if (check_event(ctr, ev, pause ? "pause" : "resume", err) < 0)
@@ -1002,6 +1026,8 @@ int tether_container_update(struct tether_container *ctr, const char *resources,
 {
     struct tether_runtime_args args;
 
+    if (tether_container_refuse_external(ctr, "update", err) < 0)
+        return -1;
     if (ctr->init.exited || (ctr->state != TETHER_CTR_CREATED && ctr->state != TETHER_CTR_RUNNING &&
                              ctr->state != TETHER_CTR_PAUSED))
         return refuse(ctr, "update", err);
@@ -1015,6 +1041,8 @@ int tether_container_update(struct tether_container *ctr, const char *resources,
 int tether_container_stats(struct tether_container *ctr, struct tether_stats *st,
                            struct tether_error *err)
 {
+    if (tether_container_refuse_external(ctr, "read stats of", err) < 0)
+        return -1;
     if (ctr->state == TETHER_CTR_NEW || ctr->state == TETHER_CTR_CREATING ||
         ctr->init.exit_announced)
         return refuse(ctr, "read stats of", err);

@@ -70,6 +70,7 @@ struct tether_ctr_env {
     char *dir;                   /* the core's files for this container */
     char *pid_file;              /* the init's pid file */
     bool persist_exit;           /* write <dir>/exit.json */
+    bool external;               /* created by someone else: execs only */
     unsigned runtime_timeout_ms; /* 0 = none */
     const char *init_path;       /* tether-init binary for create {"init":true} */
 };
@@ -132,6 +133,10 @@ void tether_container_publish(struct tether_container *ctr, const struct tether_
 /* The transition table, exposed for unit tests: the next state, or -1 when the event is
  * not allowed in this state. */
 int tether_container_next_state(enum tether_ctr_state state, enum tether_ctr_event ev);
+
+/* Refuses (kind STATE) an operation on the init of an external container; 0 otherwise. */
+int tether_container_refuse_external(const struct tether_container *ctr, const char *what,
+                                     struct tether_error *err);
 
 /* Called by exec.c when an exec process exits (the init's exit may wait for it). */
 void tether_container_exec_settled(struct tether_container *ctr);

@@ -103,7 +103,8 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
     tether_events_init(&core->events, cfg->events_retained);
     tether_reaper_init(&core->reaper, log);
     /* The runtime driver records the fd limit its children get back before it is raised. */
-    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0)
+    if (tether_runtime_init(&core->rt, cfg->runtime, cfg->runtime_root, err) < 0 ||
+        tether_runtime_set_global_args(&core->rt, cfg->runtime_args, err) < 0)
         goto fail;
     raise_fd_limit(log);
     if (tether_loop_init(&core->loop, err) < 0)
@@ -389,6 +390,7 @@ struct tether_container *tether_core_add(struct tether_core *core,
         .pid_file =
             cfg->pid_file != NULL ? xstrdup(cfg->pid_file) : xasprintf("%s/init.pid", cfg->dir),
         .persist_exit = !cfg->no_exit_file,
+        .external = cfg->external,
         .runtime_timeout_ms = core->runtime_timeout_ms,
         .init_path = core->init_path,
     };
@@ -405,7 +407,7 @@ int tether_core_remove(struct tether_core *core, struct tether_container *ctr,
 {
     struct tether_container **pp;
 
-    if (ctr->state != TETHER_CTR_NEW || ctr->jobs != NULL)
+    if ((ctr->state != TETHER_CTR_NEW && !ctr->env.external) || ctr->jobs != NULL)
         return tether_error_setk(err, TETHER_ERR_STATE, 0, "container %s is %s: delete it first",
                                  ctr->env.id, tether_status_name(tether_container_status(ctr)));
     for (pp = &core->containers; *pp != NULL; pp = &(*pp)->next)

@@ -93,10 +93,13 @@ static void exec_done(struct tether_job *job, int rc, const struct tether_error 
     tether_container_exec_settled(ctr);
 }
 
-/* The Process object for the runtime, with "terminal" forced to what the shim set up. */
-static int write_process_file(const char *path, const char *process, bool terminal,
+/* The Process object for the runtime, with "terminal" forced to what the shim set up (and
+ * the terminal's size when the front end knows it). */
+static int write_process_file(const char *path, const struct tether_exec_opts *opts,
                               struct tether_error *err)
 {
+    const char *process = opts->process;
+    bool terminal = opts->proc.terminal;
     json_error_t jerr;
     json_t *copy = json_loads(process, 0, &jerr);
     char *text;
@@ -107,6 +110,10 @@ static int write_process_file(const char *path, const char *process, bool termin
         return tether_error_setk(err, TETHER_ERR_INVALID, 0, "process must be a JSON object");
     }
     json_object_set_new(copy, "terminal", json_boolean(terminal));
+    if (terminal && opts->console_width > 0 && opts->console_height > 0)
+        json_object_set_new(copy, "consoleSize",
+                            json_pack("{s:I,s:I}", "height", (json_int_t)opts->console_height,
+                                      "width", (json_int_t)opts->console_width));
     text = json_dumps(copy, JSON_COMPACT);
     json_decref(copy);
     if (text == NULL)
@@ -139,7 +146,7 @@ int tether_container_exec(struct tether_container *ctr, const struct tether_exec
     json_path = exec_file(ctr, opts->exec_id, "json");
     pid_path = exec_file(ctr, opts->exec_id, "pid");
     unlink(pid_path);
-    if (write_process_file(json_path, opts->process, opts->proc.terminal, err) < 0)
+    if (write_process_file(json_path, opts, err) < 0)
         return -1;
 
     p = xzalloc(sizeof(*p));

@@ -10,6 +10,7 @@
 #include <tether/util.h>
 
 #include "io.h"
+#include "journald.h"
 #include "logfile.h"
 
 /* Read size per read(2); the pipes are enlarged so a fast writer is rarely blocked. */
@@ -89,6 +90,9 @@ static bool stream_read(struct tether_io_stream *s, int max)
         if (io->logfile != NULL &&
             tether_logfile_write(io->logfile, s->stream, &now, io->buf, (size_t)n, &err) < 0)
             log_error(io->log, "container log: %s", err.msg);
+        if (io->journald != NULL &&
+            tether_journald_write(io->journald, s->stream, io->buf, (size_t)n, &err) < 0)
+            log_error(io->log, "container log (journal): %s", err.msg);
         if (io->on_output != NULL)
             io->on_output(io->opaque, s->stream, io->buf, (size_t)n);
         if (tether_pump_is_open(&io->to)) {
@@ -267,6 +271,7 @@ int tether_io_prepare(struct tether_io *io, const struct tether_process_opts *op
 
     io->terminal = opts->terminal;
     io->want_stdin = opts->stdin;
+    io->log_no_sync = log->no_sync;
     if (opts->terminal &&
         (opts->stdio_fds[0] >= 0 || opts->stdio_fds[1] >= 0 || opts->stdio_fds[2] >= 0))
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
@@ -279,6 +284,13 @@ int tether_io_prepare(struct tether_io *io, const struct tether_process_opts *op
             tether_logfile_open(log->path, log->format, log->max_size, log->max_files, err);
         if (io->logfile == NULL)
             return -1;
+    }
+    if (log->journald) {
+        io->journald = tether_journald_open(log->journald_fields, err);
+        if (io->journald == NULL) {
+            tether_io_close(io);
+            return -1;
+        }
     }
     if (prepare_fds(io, opts, err) < 0) {
         tether_io_close(io);
@@ -385,7 +397,8 @@ void tether_io_drain(struct tether_io *io)
     if (io->logfile == NULL)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (tether_logfile_flush_and_sync(io->logfile, &now, &err) < 0)
+    if ((io->log_no_sync ? tether_logfile_flush(io->logfile, &now, &err)
+                         : tether_logfile_flush_and_sync(io->logfile, &now, &err)) < 0)
         log_error(io->log, "container log: %s", err.msg);
 }
 
@@ -445,6 +458,8 @@ void tether_io_close(struct tether_io *io)
     stream_close(&io->err);
     tether_logfile_close(io->logfile);
     io->logfile = NULL;
+    tether_journald_close(io->journald);
+    io->journald = NULL;
     free(io->buf);
     io->buf = NULL;
 }

@@ -22,6 +22,7 @@
 #include "pump.h"
 
 struct tether_logfile;
+struct tether_journald;
 
 struct tether_io;
 
@@ -51,7 +52,9 @@ struct tether_io {
     bool want_stdin;
     int child_fds[3]; /* the ends the runtime hands to the process, -1 when none */
     struct tether_logfile *logfile;
-    char *buf; /* read buffer, allocated while something is read */
+    struct tether_journald *journald;
+    bool log_no_sync; /* the log is not fdatasync()ed at the process's end */
+    char *buf;        /* read buffer, allocated while something is read */
     tether_io_output_cb on_output;
     void (*on_stdin_ready)(void *opaque); /* stdin takes data again after a short input */
     void *opaque;

@@ -204,15 +204,21 @@ int tether_logfile_write(struct tether_logfile *lf, enum tether_logfmt_stream st
     return logfile_put(lf, lf->buf.data, lf->buf.len, true, err);
 }
 
-int tether_logfile_flush_and_sync(struct tether_logfile *lf, const struct timespec *ts,
-                                  struct tether_error *err)
+int tether_logfile_flush(struct tether_logfile *lf, const struct timespec *ts,
+                         struct tether_error *err)
 {
     int s;
 
     lf->buf.len = 0;
     for (s = 0; s < TETHER_LOGFMT_NSTREAMS; s++)
         tether_logfmt_close_line(&lf->enc, (enum tether_logfmt_stream)s, ts, &lf->buf);
-    if (logfile_put(lf, lf->buf.data, lf->buf.len, true, err) < 0)
+    return logfile_put(lf, lf->buf.data, lf->buf.len, true, err);
+}
+
+int tether_logfile_flush_and_sync(struct tether_logfile *lf, const struct timespec *ts,
+                                  struct tether_error *err)
+{
+    if (tether_logfile_flush(lf, ts, err) < 0)
         return -1;
     if (fdatasync(lf->fd) < 0)
         return tether_error_set(err, errno, "fdatasync log %s", lf->path);

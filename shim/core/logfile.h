@@ -54,6 +54,9 @@ int tether_logfile_reopen(struct tether_logfile *lf, struct tether_error *err);
  * fdatasync()s the file. */
 int tether_logfile_flush_and_sync(struct tether_logfile *lf, const struct timespec *ts,
                                   struct tether_error *err);
+/* The same without the fdatasync(). */
+int tether_logfile_flush(struct tether_logfile *lf, const struct timespec *ts,
+                         struct tether_error *err);
 
 /* Bytes in the live file as counted since it was opened. */
 uint64_t tether_logfile_size(const struct tether_logfile *lf);

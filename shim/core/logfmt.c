@@ -39,9 +39,11 @@ int tether_logfmt_parse(const char *name, enum tether_logfmt_format *out, struct
         *out = TETHER_LOGFMT_JSONL;
     else if (strcmp(name, "raw") == 0)
         *out = TETHER_LOGFMT_RAW;
+    else if (strcmp(name, "k8s-file") == 0)
+        *out = TETHER_LOGFMT_K8S_FILE;
     else
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
-                                 "unknown log format \"%s\" (cri, jsonl or raw)", name);
+                                 "unknown log format \"%s\" (cri, jsonl, raw or k8s-file)", name);
     return 0;
 }
 
@@ -54,6 +56,8 @@ const char *tether_logfmt_format_name(enum tether_logfmt_format format)
         return "jsonl";
     case TETHER_LOGFMT_RAW:
         return "raw";
+    case TETHER_LOGFMT_K8S_FILE:
+        return "k8s-file";
     }
     return "unknown";
 }
@@ -100,6 +104,30 @@ bool tether_logfmt_pending(const struct tether_logfmt *enc, enum tether_logfmt_s
     return enc->lines[stream].open || enc->lines[stream].carry_len > 0;
 }
 
+/* 2026-12-03T09:39:36.476965715+02:00: local time, nanoseconds, the offset as +HH:MM (Go's
+ * "2006-01-02T15:04:05.000000000Z07:00" reads it; it would print "Z" for UTC, the numeric
+ * form is what podman's monitor writes). localtime_r() reads the zone once per process. */
+static void format_local_time(const struct timespec *ts, char *buf, size_t len)
+{
+    time_t t = ts->tv_sec;
+    struct tm tm;
+    long off;
+    char sign = '+';
+
+    if (localtime_r(&t, &tm) == NULL) {
+        tether_format_time(ts, buf, len);
+        return;
+    }
+    off = tm.tm_gmtoff / 60;
+    if (off < 0) {
+        sign = '-';
+        off = -off;
+    }
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ld%c%02ld:%02ld", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)ts->tv_nsec, sign,
+             off / 60, off % 60);
+}
+
 static void prefix_make(struct prefix *px, enum tether_logfmt_format format,
                         enum tether_logfmt_stream stream, const struct timespec *ts)
 {
@@ -107,7 +135,10 @@ static void prefix_make(struct prefix *px, enum tether_logfmt_format format,
     const char *name = tether_logfmt_stream_name(stream);
     int n;
 
-    tether_format_time(ts, time, sizeof(time));
+    if (format == TETHER_LOGFMT_K8S_FILE)
+        format_local_time(ts, time, sizeof(time));
+    else
+        tether_format_time(ts, time, sizeof(time));
     if (format == TETHER_LOGFMT_JSONL)
         n = snprintf(px->text, sizeof(px->text), "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"",
                      time, name);
@@ -418,6 +449,7 @@ void tether_logfmt_encode(struct tether_logfmt *enc, enum tether_logfmt_stream s
         out->len += len;
         return;
     case TETHER_LOGFMT_CRI:
+    case TETHER_LOGFMT_K8S_FILE:
         prefix_make(&px, enc->format, stream, ts);
         cri_encode(&enc->lines[stream], &px, data, len, out);
         return;
@@ -437,6 +469,7 @@ void tether_logfmt_close_line(struct tether_logfmt *enc, enum tether_logfmt_stre
 
     switch (enc->format) {
     case TETHER_LOGFMT_RAW:
+    case TETHER_LOGFMT_K8S_FILE:
         break;
     case TETHER_LOGFMT_CRI:
         if (line->open) {

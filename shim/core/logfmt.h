@@ -18,10 +18,16 @@
  *         sequence becomes the escape \ufffd (one per byte), so a reader can tell replaced
  *         bytes from the text around them.
  *  raw    the bytes as written, streams interleaved, no framing.
+ *  k8s-file  the records of cri, as podman reads them (libpod/logs): the time is local with
+ *         its numeric offset (2026-12-03T09:39:36.476965715+02:00, "+00:00" rather than
+ *         "Z" in UTC), and closing a line adds no record, so a line the process never ended
+ *         stays a P record (podman prints a P record without a newline, an F record with
+ *         one: the output reads back as it was written).
  *
  * Only '\n' ends a line; a '\r' stays in the content. Times are RFC 3339 UTC with nanoseconds
- * and are formatted once per chunk. In cri and jsonl every record ends with '\n' and
- * contains no other '\n', so a record boundary in the output is just after a '\n'. */
+ * (local with an offset in k8s-file) and are formatted once per chunk. In cri and jsonl every
+ * record ends with '\n' and contains no other '\n', so a record boundary in the output is just
+ * after a '\n'. */
 #ifndef TETHER_SHIM_LOGFMT_H
 #define TETHER_SHIM_LOGFMT_H
 
@@ -65,8 +71,8 @@ void tether_logfmt_encode(struct tether_logfmt *enc, enum tether_logfmt_stream s
                           struct tether_logfmt_buf *out);
 
 /* Ends stream's pending line, if any: an empty F record in cri, the held bytes of a cut
- * UTF-8 sequence (as \ufffd) in jsonl, nothing in raw. Call at stream end or before a sync
- * so a reader never keeps waiting for the rest of a line. */
+ * UTF-8 sequence (as \ufffd) in jsonl, nothing in raw and k8s-file. Call at stream end or before a
+ * sync so a reader never keeps waiting for the rest of a line. */
 void tether_logfmt_close_line(struct tether_logfmt *enc, enum tether_logfmt_stream stream,
                               const struct timespec *ts, struct tether_logfmt_buf *out);
 

@@ -112,6 +112,8 @@ int tether_container_stop(struct tether_container *ctr, int sig, unsigned timeou
 {
     bool running = false;
 
+    if (tether_container_refuse_external(ctr, "stop", err) < 0)
+        return -1;
     if (ctr->state == TETHER_CTR_NEW)
         return tether_error_setk(err, TETHER_ERR_NOT_FOUND, 0, "container %s is not created",
                                  ctr->env.id);

@@ -23,6 +23,7 @@ export LC_ALL=C
 # of its options: "gnu" (--long, -x; the default) or "go" (-long).
 BINARIES=(
     "tether-shim tether-shim.8.scd -"
+    "tether-conmon tether-conmon.8.scd -"
     "tether-init tether-init.1.scd -"
     "tetherctl tetherctl.1.scd commands"
     "containerd-shim-tether-v2 containerd-shim-tether-v2.8.scd - go"

@@ -217,6 +217,11 @@ static void test_write_and_flush(void **state)
     log_puts(f, lf, TETHER_LOGFMT_STDERR, "no end");
     log_flush(f, lf);
     log_flush(f, lf); /* nothing pending any more */
+    {
+        /* Without the sync it ends lines the same (here: none pending). */
+        struct tether_error err = {0};
+        assert_int_equal(tether_logfile_flush(lf, &ts1, &err), 0);
+    }
     data = read_log(f, 0, &len);
     assert_non_null(data);
     assert_string_equal(data, "2026-11-22T14:13:41.492604010Z stdout F hello\n"

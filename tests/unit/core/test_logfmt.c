@@ -583,13 +583,68 @@ static void test_raw_passthrough(void **state)
     assert_false(tether_logfmt_pending(&f->enc, TETHER_LOGFMT_STDOUT));
 }
 
+/* ---- k8s-file ---- */
+
+static int setup_k8s(void **state)
+{
+    struct fixture *f = xzalloc(sizeof(*f));
+
+    tether_logfmt_init(&f->enc, TETHER_LOGFMT_K8S_FILE);
+    *state = f;
+    return 0;
+}
+
+static void set_tz(const char *tz)
+{
+    setenv("TZ", tz, 1);
+    tzset();
+}
+
+/* The local time with a numeric offset, never "Z"; the records are cri's. */
+static void test_k8s_local_time(void **state)
+{
+    struct fixture *f = *state;
+
+    set_tz("UTC0");
+    puts_(f, TETHER_LOGFMT_STDOUT, "hello\nwor");
+    assert_output_str(f, "2026-11-22T14:13:41.492604010+00:00 stdout F hello\n"
+                         "2026-11-22T14:13:41.492604010+00:00 stdout P wor\n");
+    f->out.len = 0;
+    /* POSIX TZ: "east of Greenwich" is a negative offset in the string. */
+    set_tz("XST-05:30");
+    put(f, TETHER_LOGFMT_STDERR, &ts2, "x\n", 2);
+    assert_output_str(f, "2026-11-22T19:43:42.000000007+05:30 stderr F x\n");
+    f->out.len = 0;
+    set_tz("YST09");
+    put(f, TETHER_LOGFMT_STDERR, &ts2, "y\n", 2);
+    assert_output_str(f, "2026-11-22T05:13:42.000000007-09:00 stderr F y\n");
+    unsetenv("TZ");
+    tzset();
+}
+
+/* A line left unfinished stays a P record: closing it adds nothing, and the next output
+ * starts a new record. */
+static void test_k8s_close_keeps_partial(void **state)
+{
+    struct fixture *f = *state;
+
+    set_tz("UTC0");
+    puts_(f, TETHER_LOGFMT_STDOUT, "no newline");
+    assert_true(tether_logfmt_pending(&f->enc, TETHER_LOGFMT_STDOUT));
+    tether_logfmt_close_line(&f->enc, TETHER_LOGFMT_STDOUT, &ts2, &f->out);
+    assert_false(tether_logfmt_pending(&f->enc, TETHER_LOGFMT_STDOUT));
+    assert_output_str(f, "2026-11-22T14:13:41.492604010+00:00 stdout P no newline\n");
+    unsetenv("TZ");
+    tzset();
+}
+
 /* ---- names and buffer ---- */
 
 static void test_format_names(void **state)
 {
     enum tether_logfmt_format fmt;
     struct tether_error err = {0};
-    static const char *const names[] = {"cri", "jsonl", "raw"};
+    static const char *const names[] = {"cri", "jsonl", "raw", "k8s-file"};
     size_t i;
 
     (void)state;
@@ -647,6 +702,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonl_long_line_utf8_boundary, setup_jsonl, teardown),
         cmocka_unit_test_setup_teardown(test_jsonl_random_parses, setup_jsonl, teardown),
         cmocka_unit_test_setup_teardown(test_raw_passthrough, setup_raw, teardown),
+        cmocka_unit_test_setup_teardown(test_k8s_local_time, setup_k8s, teardown),
+        cmocka_unit_test_setup_teardown(test_k8s_close_keeps_partial, setup_k8s, teardown),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_buf_reserve),
     };

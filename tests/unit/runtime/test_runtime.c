@@ -259,6 +259,42 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 /* ---- argv ---------------------------------------------------------------------------- */
 
+/* Global options go after --root and before the driver's --log, for every command but
+ * --version; a --log among them is overridden by the driver's own (runc and crun take the
+ * last one). */
+static void test_argv_global_args(void **state)
+{
+    static const char *const global[] = {"--systemd-cgroup", "--log", "/x/oci-log", NULL};
+    struct tether_error err = {0};
+    struct fake_rt f;
+    struct tether_runtime_args a;
+    const char **many;
+
+    (void)state;
+    fake_rt_init(&f, "runc", true);
+    assert_int_equal(tether_runtime_set_global_args(&f.rt, global, &err), 0);
+    tether_runtime_args_init(&a);
+    a.id = "c1";
+    a.bundle = "/b";
+    expect_argv(&f.rt, TETHER_RT_CREATE, &a, "/proc/self/fd/3",
+                "/usr/bin/runc --root /run/t-runc --systemd-cgroup --log /x/oci-log --log "
+                "/proc/self/fd/3 --log-format json create --bundle /b c1");
+    expect_argv(&f.rt, TETHER_RT_KILL, &(struct tether_runtime_args){.id = "c1", .signal = 9}, NULL,
+                "/usr/bin/runc --root /run/t-runc --systemd-cgroup --log /x/oci-log kill c1 9");
+    expect_argv(&f.rt, TETHER_RT_VERSION, &a, NULL, "/usr/bin/runc --version");
+
+    /* Bounded, and NULL removes them. */
+    many = xzalloc(300 * sizeof(*many));
+    for (size_t i = 0; i < 299; i++)
+        many[i] = "--x";
+    assert_int_equal(tether_runtime_set_global_args(&f.rt, many, &err), -1);
+    assert_int_equal(err.kind, TETHER_ERR_TOO_LARGE);
+    free(many);
+    assert_int_equal(tether_runtime_set_global_args(&f.rt, NULL, &err), 0);
+    assert_null(f.rt.global_args);
+    expect_argv(&f.rt, TETHER_RT_START, &a, NULL, "/usr/bin/runc --root /run/t-runc start c1");
+}
+
 static void test_argv_every_op(void **state)
 {
     static const char *const names[] = {"runc", "crun"};
@@ -1033,6 +1069,7 @@ int main(int argc, char **argv)
     const char *probe = getenv(PROBE_ENV);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_every_op),
+        cmocka_unit_test(test_argv_global_args),
         cmocka_unit_test(test_argv_errors),
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_parse_state),
