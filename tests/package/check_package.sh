@@ -2,7 +2,8 @@
 # The Debian package end to end, as a user gets it: builds it (hack/package.sh, lintian
 # included), installs it with apt-get, reads its man pages and loads its bash completion,
 # runs a busybox container through the installed /usr/bin/tetherctl with --init (so the
-# installed tether-init is PID 1) and a PATH with nothing of the build tree, purges the
+# installed tether-init is PID 1) and a PATH with nothing of the build tree, then through
+# containerd (the packaged shim) and podman (the packaged monitor), purges the
 # package and checks that nothing of it, and nothing of the container, is left. Cleans up
 # after itself when it fails too. hack/test.sh runs it.
 # Usage: tests/package/check_package.sh [OUT_DIR]   (as root; default build/package)
@@ -105,6 +106,13 @@ rm -rf "${state:?}/$id"
 if [ "$made_state" = 1 ]; then
     rmdir "$state" || fail "$state is not empty: $(ls -A "$state")"
 fi
+
+# 3b. The front ends for the engines, as installed: containerd finds the packaged shim on
+# its PATH, podman the packaged monitor at the path containers.conf gives.
+tests/package/check_containerd.sh || fail "containers through containerd failed (see above)"
+tests/package/check_podman.sh >"$work/podman.log" 2>&1 ||
+    fail "containers through podman failed: $(tail -n 20 "$work/podman.log")"
+echo "check_package: podman ran containers on /usr/libexec/tether/tether-conmon (exit 3)"
 
 # 4. Purge, and nothing of the package is left: every file gone, every directory too
 # unless another package owns it.

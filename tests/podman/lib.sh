@@ -52,7 +52,8 @@ pm_check_prerequisites() {
     if ! command -v unshare >/dev/null || ! command -v script >/dev/null; then
         pm_skip "util-linux's unshare and script are needed"
     fi
-    if [ -z "${TETHER_BIN_DIR:-}" ] || [ ! -x "$TETHER_BIN_DIR/tether-conmon" ]; then
+    if [ -z "${PM_CONMON:-}" ] &&
+        { [ -z "${TETHER_BIN_DIR:-}" ] || [ ! -x "$TETHER_BIN_DIR/tether-conmon" ]; }; then
         pm_skip "TETHER_BIN_DIR must hold the built tether-conmon"
     fi
 }
