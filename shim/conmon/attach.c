@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <tether/acceptor.h>
 #include <tether/sock.h>
 #include <tether/util.h>
 
@@ -34,7 +35,7 @@ void tether_conmon_attach_init(struct tether_conmon_attach *a, struct tether_loo
     a->loop = loop;
     a->log = log;
     a->hooks = *hooks;
-    a->listen.fd = -1;
+    a->listen.src.fd = -1;
     tether_timer_init(&a->finish_timer, loop, NULL);
 }
 
@@ -58,6 +59,7 @@ static void client_drop(struct tether_attach_client *c, const char *why)
     close(c->src.fd);
     free(c->queue);
     free(c);
+    tether_acceptor_resume(&a->listen);
     if (a->n_clients == 0 && a->pending_len == 0) {
         free(a->in_buf);
         a->in_buf = NULL;
@@ -311,44 +313,33 @@ check:
 
 /* ---- clients ---- */
 
-static void accept_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
+static void accept_one(struct tether_acceptor *acc, int fd, const struct ucred *peer)
 {
-    struct tether_conmon_attach *a = container_of(src, struct tether_conmon_attach, listen);
+    struct tether_conmon_attach *a = container_of(acc, struct tether_conmon_attach, listen);
+    struct tether_error err = {0};
+    struct tether_attach_client *c;
 
-    (void)loop;
-    (void)revents;
-    for (;;) {
-        struct tether_error err = {0};
-        struct tether_attach_client *c;
-        int fd = accept4(a->listen.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn(a->log, "attach: accept: %s", strerror(errno));
-            return;
-        }
-        if (a->n_clients >= TETHER_ATTACH_CLIENTS_MAX) {
-            log_warn(a->log, "attach: more than %d clients, one refused",
-                     TETHER_ATTACH_CLIENTS_MAX);
-            close(fd);
-            continue;
-        }
-        c = xzalloc(sizeof(*c));
-        c->a = a;
-        c->input_done = !a->take_input;
-        c->src.fd = fd;
-        c->src.cb = client_cb;
-        c->src.events = !c->input_done && a->pending_len == 0 ? EPOLLIN : 0;
-        if (tether_loop_add(a->loop, &c->src, &err) < 0) {
-            log_error(a->log, "attach: %s", err.msg);
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->slot = a->n_clients;
-        a->clients[a->n_clients++] = c;
-        log_debug(a->log, "attach: client connected (%zu)", a->n_clients);
+    (void)peer; /* as with conmon, the socket's mode (0600) decides who connects */
+    if (a->n_clients >= TETHER_ATTACH_CLIENTS_MAX) {
+        log_warn(a->log, "attach: more than %d clients, one refused", TETHER_ATTACH_CLIENTS_MAX);
+        close(fd);
+        return;
     }
+    c = xzalloc(sizeof(*c));
+    c->a = a;
+    c->input_done = !a->take_input;
+    c->src.fd = fd;
+    c->src.cb = client_cb;
+    c->src.events = !c->input_done && a->pending_len == 0 ? EPOLLIN : 0;
+    if (tether_loop_add(a->loop, &c->src, &err) < 0) {
+        log_error(a->log, "attach: %s", err.msg);
+        close(fd);
+        free(c);
+        return;
+    }
+    c->slot = a->n_clients;
+    a->clients[a->n_clients++] = c;
+    log_debug(a->log, "attach: client connected (%zu)", a->n_clients);
 }
 
 int tether_conmon_attach_listen(struct tether_conmon_attach *a, const char *path, bool take_input,
@@ -358,13 +349,9 @@ int tether_conmon_attach_listen(struct tether_conmon_attach *a, const char *path
 
     if (fd < 0)
         return tether_error_prefix(err, "attach socket");
-    a->listen.fd = fd;
-    a->listen.events = EPOLLIN;
-    a->listen.cb = accept_cb;
-    if (tether_loop_add(a->loop, &a->listen, err) < 0) {
-        close(fd);
+    if (tether_acceptor_start(&a->listen, a->loop, a->log, "attach socket", fd, accept_one, err) <
+        0) {
         unlink(path);
-        a->listen.fd = -1;
         return -1;
     }
     a->path = xstrdup(path);
@@ -373,15 +360,6 @@ int tether_conmon_attach_listen(struct tether_conmon_attach *a, const char *path
 }
 
 /* ---- the end ---- */
-
-static void stop_listening(struct tether_conmon_attach *a)
-{
-    if (a->listen.fd < 0)
-        return;
-    tether_loop_remove(a->loop, &a->listen);
-    close(a->listen.fd);
-    a->listen.fd = -1;
-}
 
 static void finish_check(struct tether_conmon_attach *a)
 {
@@ -411,7 +389,7 @@ void tether_conmon_attach_finish(struct tether_conmon_attach *a)
 {
     struct tether_error err = {0};
 
-    stop_listening(a);
+    tether_acceptor_stop(&a->listen);
     a->finishing = true;
     a->finish_timer.fired = finish_timeout;
     if (a->n_clients > 0 && tether_timer_arm(&a->finish_timer, TETHER_ATTACH_FINISH_MS, &err) < 0)
@@ -421,7 +399,7 @@ void tether_conmon_attach_finish(struct tether_conmon_attach *a)
 
 void tether_conmon_attach_close(struct tether_conmon_attach *a)
 {
-    stop_listening(a);
+    tether_acceptor_stop(&a->listen);
     while (a->n_clients > 0)
         client_drop(a->clients[a->n_clients - 1], NULL);
     a->finishing = false;

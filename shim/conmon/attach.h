@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <tether/acceptor.h>
 #include <tether/error.h>
 #include <tether/log.h>
 #include <tether/loop.h>
@@ -51,7 +52,7 @@ struct tether_conmon_attach {
     struct tether_loop *loop;
     const struct tether_log *log;
     struct tether_conmon_attach_hooks hooks;
-    struct tether_source listen; /* fd -1 when not listening */
+    struct tether_acceptor listen; /* src.fd -1 when not listening */
     char *path;
     bool take_input;
     /* clients[0 .. n_clients): a dropped client's slot takes the last one */

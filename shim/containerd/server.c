@@ -6,7 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <tether/sock.h>
+#include <tether/acceptor.h>
+#include <tether/outbuf.h>
 #include <tether/util.h>
 
 #include "server.h"
@@ -17,18 +18,8 @@ static void conn_release(struct tether_source *src)
 
     close(conn->src.fd);
     tether_ttrpc_reader_fini(&conn->in);
-    free(conn->out);
+    tether_outbuf_free(&conn->out);
     free(conn);
-}
-
-static void listen_resume(struct tether_ctrd_server *srv)
-{
-    struct tether_error err = {0};
-
-    if (!srv->accept_paused || srv->listen_src.fd < 0)
-        return;
-    if (tether_loop_add(srv->loop, &srv->listen_src, &err) == 0)
-        srv->accept_paused = false;
 }
 
 void tether_ctrd_conn_close(struct tether_ctrd_conn *conn)
@@ -48,7 +39,7 @@ void tether_ctrd_conn_close(struct tether_ctrd_conn *conn)
     if (srv->on_gone != NULL)
         srv->on_gone(srv->opaque, conn);
     tether_loop_remove(srv->loop, &conn->src);
-    listen_resume(srv);
+    tether_acceptor_resume(&srv->acceptor);
 }
 
 static void conn_update_events(struct tether_ctrd_conn *conn)
@@ -56,7 +47,7 @@ static void conn_update_events(struct tether_ctrd_conn *conn)
     struct tether_error err = {0};
     uint32_t events = EPOLLIN | EPOLLRDHUP;
 
-    if (conn->out_len > conn->out_off)
+    if (tether_outbuf_pending(&conn->out) > 0)
         events |= EPOLLOUT;
     if (events == conn->src.events)
         return;
@@ -69,28 +60,11 @@ static void conn_update_events(struct tether_ctrd_conn *conn)
 /* Writes what the socket takes now; -1 when the connection had to be closed. */
 static int conn_flush(struct tether_ctrd_conn *conn)
 {
-    while (conn->out_off < conn->out_len) {
-        ssize_t n = send(conn->src.fd, conn->out + conn->out_off, conn->out_len - conn->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            log_debug(conn->server->log, "ttrpc client %llu: send: %s",
-                      (unsigned long long)conn->id, strerror(errno));
-            tether_ctrd_conn_close(conn);
-            return -1;
-        }
-        conn->out_off += (size_t)n;
-    }
-    if (conn->out_off == conn->out_len) {
-        conn->out_off = conn->out_len = 0;
-        if (conn->out_cap > 65536) {
-            free(conn->out);
-            conn->out = NULL;
-            conn->out_cap = 0;
-        }
+    if (tether_outbuf_send(&conn->out, conn->src.fd) < 0) {
+        log_debug(conn->server->log, "ttrpc client %llu: send: %s", (unsigned long long)conn->id,
+                  strerror(errno));
+        tether_ctrd_conn_close(conn);
+        return -1;
     }
     conn_update_events(conn);
     return 0;
@@ -98,30 +72,15 @@ static int conn_flush(struct tether_ctrd_conn *conn)
 
 static void conn_queue(struct tether_ctrd_conn *conn, const uint8_t *data, size_t len)
 {
-    size_t pending = conn->out_len - conn->out_off;
-
     if (conn->src.dead)
         return;
-    if (pending + len > TETHER_CTRD_CONN_OUT_MAX) {
+    if (tether_outbuf_pending(&conn->out) + len > TETHER_CTRD_CONN_OUT_MAX) {
         log_warn(conn->server->log, "ttrpc client %llu (pid %d) does not read its answers: dropped",
                  (unsigned long long)conn->id, (int)conn->peer_pid);
         tether_ctrd_conn_close(conn);
         return;
     }
-    if (conn->out_off > 0 && conn->out_len + len > conn->out_cap) {
-        memmove(conn->out, conn->out + conn->out_off, pending);
-        conn->out_off = 0;
-        conn->out_len = pending;
-    }
-    if (conn->out_len + len > conn->out_cap) {
-        size_t cap = conn->out_cap ? conn->out_cap : 4096;
-        while (cap < conn->out_len + len)
-            cap *= 2;
-        conn->out = xrealloc(conn->out, cap);
-        conn->out_cap = cap;
-    }
-    memcpy(conn->out + conn->out_len, data, len);
-    conn->out_len += len;
+    tether_outbuf_append(&conn->out, data, len);
     conn_flush(conn);
 }
 
@@ -218,27 +177,22 @@ static void conn_cb(struct tether_loop *loop, struct tether_source *src, uint32_
         conn_read(conn);
 }
 
-static void accept_one(struct tether_ctrd_server *srv, int fd)
+static void accept_one(struct tether_acceptor *a, int fd, const struct ucred *cred)
 {
+    struct tether_ctrd_server *srv = container_of(a, struct tether_ctrd_server, acceptor);
     struct tether_error err = {0};
-    struct ucred cred;
     struct tether_ctrd_conn *conn;
 
-    if (tether_sock_peer(fd, &cred, &err) < 0) {
-        log_warn(srv->log, "%s; connection refused", err.msg);
-        close(fd);
-        return;
-    }
-    if (cred.uid != geteuid()) {
+    if (cred->uid != geteuid()) {
         log_warn(srv->log, "refused ttrpc connection from pid %d: uid %d is not the shim's",
-                 (int)cred.pid, (int)cred.uid);
+                 (int)cred->pid, (int)cred->uid);
         close(fd);
         return;
     }
     conn = xzalloc(sizeof(*conn));
     conn->server = srv;
     conn->id = ++srv->next_id;
-    conn->peer_pid = cred.pid;
+    conn->peer_pid = cred->pid;
     tether_ttrpc_reader_init(&conn->in);
     conn->src.fd = fd;
     conn->src.events = EPOLLIN | EPOLLRDHUP;
@@ -254,32 +208,7 @@ static void accept_one(struct tether_ctrd_server *srv, int fd)
     srv->conns = conn;
     srv->n_conns++;
     log_debug(srv->log, "ttrpc client %llu connected (pid %d)", (unsigned long long)conn->id,
-              (int)cred.pid);
-}
-
-static void listen_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
-{
-    struct tether_ctrd_server *srv = container_of(src, struct tether_ctrd_server, listen_src);
-    int i;
-
-    (void)loop;
-    (void)revents;
-    for (i = 0; i < 64; i++) {
-        int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            accept_one(srv, fd);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* Level-triggered epoll would spin on the pending connection. */
-            log_warn(srv->log, "accept: %s; not accepting until a client leaves", strerror(errno));
-            tether_loop_remove(srv->loop, &srv->listen_src);
-            srv->accept_paused = true;
-        }
-        return;
-    }
+              (int)cred->pid);
 }
 
 int tether_ctrd_server_init(struct tether_ctrd_server *srv, struct tether_loop *loop,
@@ -288,26 +217,13 @@ int tether_ctrd_server_init(struct tether_ctrd_server *srv, struct tether_loop *
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->log = log;
-    srv->listen_src.fd = listen_fd;
-    srv->listen_src.events = EPOLLIN;
-    srv->listen_src.cb = listen_cb;
-    if (tether_set_nonblock(listen_fd, err) < 0 ||
-        tether_loop_add(loop, &srv->listen_src, err) < 0) {
-        close(listen_fd);
-        srv->listen_src.fd = -1;
-        return -1;
-    }
-    return 0;
+    return tether_acceptor_start(&srv->acceptor, loop, log, "ttrpc socket", listen_fd, accept_one,
+                                 err);
 }
 
 void tether_ctrd_server_stop_listening(struct tether_ctrd_server *srv)
 {
-    if (srv->listen_src.fd < 0)
-        return;
-    if (!srv->accept_paused)
-        tether_loop_remove(srv->loop, &srv->listen_src);
-    close(srv->listen_src.fd);
-    srv->listen_src.fd = -1;
+    tether_acceptor_stop(&srv->acceptor);
 }
 
 struct tether_ctrd_conn *tether_ctrd_server_find(struct tether_ctrd_server *srv, uint64_t id)

@@ -14,9 +14,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <tether/acceptor.h>
 #include <tether/error.h>
 #include <tether/log.h>
 #include <tether/loop.h>
+#include <tether/outbuf.h>
 
 #include "ttrpc.h"
 
@@ -34,8 +36,7 @@ struct tether_ctrd_conn {
     uint64_t id; /* never reused: requests find their connection again by it */
     pid_t peer_pid;
     struct tether_ttrpc_reader in;
-    uint8_t *out;
-    size_t out_len, out_off, out_cap;
+    struct tether_outbuf out;
     struct tether_ctrd_conn *next;
 };
 
@@ -46,13 +47,12 @@ typedef void (*tether_ctrd_request_cb)(void *opaque, struct tether_ctrd_conn *co
 typedef void (*tether_ctrd_gone_cb)(void *opaque, struct tether_ctrd_conn *conn);
 
 struct tether_ctrd_server {
-    struct tether_source listen_src;
+    struct tether_acceptor acceptor;
     struct tether_loop *loop;
     const struct tether_log *log;
     struct tether_ctrd_conn *conns;
     size_t n_conns;
     uint64_t next_id;
-    bool accept_paused; /* out of fds: not accepting until a connection closes */
     tether_ctrd_request_cb on_request;
     tether_ctrd_gone_cb on_gone;
     void *opaque;

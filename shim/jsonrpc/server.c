@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <tether/acceptor.h>
 #include <tether/sock.h>
 #include <tether/util.h>
 
@@ -23,19 +24,9 @@ static void conn_release(struct tether_source *src)
 
     close(conn->src.fd);
     tether_framer_fini(&conn->in);
-    free(conn->out);
+    tether_outbuf_free(&conn->out);
     free(conn->attach_exec_id);
     free(conn);
-}
-
-static void listen_resume(struct tether_server *srv)
-{
-    struct tether_error err = {0};
-
-    if (!srv->accept_paused)
-        return;
-    if (tether_loop_add(srv->loop, &srv->listen_src, &err) == 0)
-        srv->accept_paused = false;
 }
 
 void tether_conn_close(struct tether_conn *conn)
@@ -54,7 +45,7 @@ void tether_conn_close(struct tether_conn *conn)
     if (srv->on_gone != NULL)
         srv->on_gone(srv->opaque, conn);
     tether_loop_remove(srv->loop, &conn->src);
-    listen_resume(srv);
+    tether_acceptor_resume(&srv->acceptor);
 }
 
 static void conn_update_events(struct tether_conn *conn)
@@ -64,7 +55,7 @@ static void conn_update_events(struct tether_conn *conn)
      * keep reporting EPOLLRDHUP (level-triggered) with nothing left to do. */
     uint32_t events = conn->closing ? 0 : EPOLLIN | EPOLLRDHUP;
 
-    if (conn->out_len > conn->out_off)
+    if (tether_outbuf_pending(&conn->out) > 0)
         events |= EPOLLOUT;
     if (tether_loop_mod(conn->server->loop, &conn->src, events, &err) < 0) {
         log_warn(conn->server->log, "client %llu: %s", (unsigned long long)conn->id, err.msg);
@@ -75,34 +66,24 @@ static void conn_update_events(struct tether_conn *conn)
 /* Writes what the socket takes now; returns -1 when the connection had to be closed. */
 static int conn_flush(struct tether_conn *conn)
 {
-    while (conn->out_off < conn->out_len) {
-        ssize_t n = send(conn->src.fd, conn->out + conn->out_off, conn->out_len - conn->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            log_debug(conn->server->log, "client %llu: send: %s", (unsigned long long)conn->id,
-                      strerror(errno));
-            tether_conn_close(conn);
-            return -1;
-        }
-        conn->out_off += (size_t)n;
-        conn->mid_line = conn->out[conn->out_off - 1] != '\n';
+    size_t off = conn->out.off;
+    int r = tether_outbuf_send(&conn->out, conn->src.fd);
+
+    if (r < 0) {
+        log_debug(conn->server->log, "client %llu: send: %s", (unsigned long long)conn->id,
+                  strerror(errno));
+        tether_conn_close(conn);
+        return -1;
     }
-    if (conn->out_off == conn->out_len) {
-        conn->out_off = conn->out_len = 0;
+    /* Whether what waits starts inside a line part of which went out: a drop must not cut
+     * the rest of it. */
+    if (r == 0)
         conn->mid_line = false;
-        if (conn->out_cap > 65536) {
-            free(conn->out);
-            conn->out = NULL;
-            conn->out_cap = 0;
-        }
-        if (conn->closing) {
-            tether_conn_close(conn);
-            return -1;
-        }
+    else if (conn->out.off != off)
+        conn->mid_line = conn->out.data[conn->out.off - 1] != '\n';
+    if (r == 0 && conn->closing) {
+        tether_conn_close(conn);
+        return -1;
     }
     conn_update_events(conn);
     return 0;
@@ -116,27 +97,6 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Appends to the output buffer; the bound is the caller's business. */
-static void conn_append(struct tether_conn *conn, const char *line, size_t len)
-{
-    size_t pending = conn->out_len - conn->out_off;
-
-    if (conn->out_off > 0 && conn->out_len + len > conn->out_cap) {
-        memmove(conn->out, conn->out + conn->out_off, pending);
-        conn->out_off = 0;
-        conn->out_len = pending;
-    }
-    if (conn->out_len + len > conn->out_cap) {
-        size_t cap = conn->out_cap ? conn->out_cap : 4096;
-        while (cap < conn->out_len + len)
-            cap *= 2;
-        conn->out = xrealloc(conn->out, cap);
-        conn->out_cap = cap;
-    }
-    memcpy(conn->out + conn->out_len, line, len);
-    conn->out_len += len;
-}
-
 /* A client that does not read: what it has not been sent yet is dropped (but the end of
  * a line already half sent), it gets a last "dropped" notification, and the connection is
  * closed once that is flushed, or after TETHER_CONN_LINGER_MS if it never reads again. */
@@ -145,18 +105,18 @@ static void conn_drop(struct tether_conn *conn, const char *reason)
     struct tether_server *srv = conn->server;
     json_t *note = tether_rpc_notification("dropped", json_pack("{s:s}", "reason", reason));
     struct tether_error err = {0};
-    size_t len, cut = conn->out_off;
+    size_t len, cut = conn->out.off;
     char *line;
 
     log_warn(srv->log, "client %llu (pid %d): dropped: %s", (unsigned long long)conn->id,
              (int)conn->peer_pid, reason);
     if (conn->mid_line) {
-        char *nl = memchr(conn->out + cut, '\n', conn->out_len - cut);
-        cut = nl != NULL ? (size_t)(nl - conn->out) + 1 : conn->out_len;
+        char *nl = memchr(conn->out.data + cut, '\n', conn->out.len - cut);
+        cut = nl != NULL ? (size_t)(nl - conn->out.data) + 1 : conn->out.len;
     }
-    conn->out_len = cut;
+    conn->out.len = cut;
     line = tether_rpc_encode(note, &len);
-    conn_append(conn, line, len);
+    tether_outbuf_append(&conn->out, line, len);
     free(line);
     json_decref(note);
     conn->dropped = true;
@@ -199,12 +159,12 @@ void tether_conn_send_line(struct tether_conn *conn, const char *line, size_t le
 
     if (conn->src.dead || conn->dropped)
         return;
-    pending = conn->out_len - conn->out_off;
+    pending = tether_outbuf_pending(&conn->out);
     if (pending + len > TETHER_CONN_OUT_MAX) {
         conn_drop(conn, "client does not read: output buffer limit reached");
         return;
     }
-    conn_append(conn, line, len);
+    tether_outbuf_append(&conn->out, line, len);
     conn_flush(conn);
 }
 
@@ -299,28 +259,23 @@ static bool peer_allowed(const struct tether_server *srv, uid_t uid)
     return false;
 }
 
-static void accept_one(struct tether_server *srv, int fd)
+static void accept_one(struct tether_acceptor *a, int fd, const struct ucred *cred)
 {
+    struct tether_server *srv = container_of(a, struct tether_server, acceptor);
     struct tether_error err = {0};
-    struct ucred cred;
     struct tether_conn *conn;
 
-    if (tether_sock_peer(fd, &cred, &err) < 0) {
-        log_warn(srv->log, "%s; connection refused", err.msg);
-        close(fd);
-        return;
-    }
-    if (!peer_allowed(srv, cred.uid)) {
-        log_warn(srv->log, "refused connection from pid %d uid %d: not allowed", (int)cred.pid,
-                 (int)cred.uid);
+    if (!peer_allowed(srv, cred->uid)) {
+        log_warn(srv->log, "refused connection from pid %d uid %d: not allowed", (int)cred->pid,
+                 (int)cred->uid);
         close(fd);
         return;
     }
     conn = xzalloc(sizeof(*conn));
     conn->server = srv;
     conn->id = ++srv->next_id;
-    conn->peer_pid = cred.pid;
-    conn->peer_uid = cred.uid;
+    conn->peer_pid = cred->pid;
+    conn->peer_uid = cred->uid;
     tether_framer_init(&conn->in, srv->max_message);
     conn->src.fd = fd;
     conn->src.events = EPOLLIN | EPOLLRDHUP;
@@ -337,33 +292,7 @@ static void accept_one(struct tether_server *srv, int fd)
     srv->conns = conn;
     srv->n_conns++;
     log_debug(srv->log, "client %llu connected (pid %d uid %d)", (unsigned long long)conn->id,
-              (int)cred.pid, (int)cred.uid);
-}
-
-static void listen_cb(struct tether_loop *loop, struct tether_source *src, uint32_t revents)
-{
-    struct tether_server *srv = container_of(src, struct tether_server, listen_src);
-    int i;
-
-    (void)loop;
-    (void)revents;
-    for (i = 0; i < 64; i++) {
-        int fd = accept4(src->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            accept_one(srv, fd);
-            continue;
-        }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* Level-triggered epoll would spin on the pending connection: stop listening
-             * until a connection closes and frees an fd. */
-            log_warn(srv->log, "accept: %s; not accepting until a client leaves", strerror(errno));
-            epoll_ctl(srv->loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
-            srv->accept_paused = true;
-        }
-        return;
-    }
+              (int)cred->pid, (int)cred->uid);
 }
 
 int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
@@ -377,22 +306,15 @@ int tether_server_init(struct tether_server *srv, struct tether_loop *loop,
     tether_timer_init(&srv->linger, loop, linger_fired);
     srv->log = log;
     srv->max_message = max_message ? max_message : TETHER_MAX_MESSAGE_DEFAULT;
-    srv->listen_src.fd = -1;
+    srv->acceptor.src.fd = -1;
     fd = tether_sock_listen(path, SOCK_STREAM, err);
     if (fd < 0)
         return -1;
-    srv->path = xstrdup(path);
-    srv->listen_src.fd = fd;
-    srv->listen_src.events = EPOLLIN;
-    srv->listen_src.cb = listen_cb;
-    if (tether_loop_add(loop, &srv->listen_src, err) < 0) {
-        close(srv->listen_src.fd);
-        srv->listen_src.fd = -1;
+    if (tether_acceptor_start(&srv->acceptor, loop, log, "shim socket", fd, accept_one, err) < 0) {
         unlink(path);
-        free(srv->path);
-        srv->path = NULL;
         return -1;
     }
+    srv->path = xstrdup(path);
     return 0;
 }
 
@@ -431,12 +353,7 @@ void tether_server_fini(struct tether_server *srv)
     while (srv->conns != NULL)
         tether_conn_close(srv->conns);
     tether_timer_fini(&srv->linger);
-    if (srv->listen_src.fd >= 0) {
-        if (!srv->accept_paused)
-            tether_loop_remove(srv->loop, &srv->listen_src);
-        close(srv->listen_src.fd);
-        srv->listen_src.fd = -1;
-    }
+    tether_acceptor_stop(&srv->acceptor);
     if (srv->path != NULL) {
         unlink(srv->path);
         free(srv->path);

@@ -14,9 +14,11 @@
 
 #include <jansson.h>
 
+#include <tether/acceptor.h>
 #include <tether/error.h>
 #include <tether/log.h>
 #include <tether/loop.h>
+#include <tether/outbuf.h>
 #include <tether/timer.h>
 
 #include "framer.h"
@@ -36,11 +38,10 @@ struct tether_conn {
     pid_t peer_pid;
     uid_t peer_uid;
     struct tether_framer in;
-    char *out;
-    size_t out_len, out_off, out_cap;
+    struct tether_outbuf out;
     bool closing;             /* close once out is flushed */
     bool dropped;             /* too slow: only its last notification is still sent */
-    bool mid_line;            /* out_off is inside a line (part of it was sent) */
+    bool mid_line;            /* what waits in out starts inside a line part of which was sent */
     uint64_t linger_until_ms; /* CLOCK_MONOTONIC deadline of a dropped client */
     bool subscribed;          /* receives events */
     bool attached;            /* receives output notifications */
@@ -55,7 +56,7 @@ typedef void (*tether_server_line_cb)(void *opaque, struct tether_conn *conn, ch
 typedef void (*tether_server_gone_cb)(void *opaque, struct tether_conn *conn);
 
 struct tether_server {
-    struct tether_source listen_src;
+    struct tether_acceptor acceptor;
     struct tether_loop *loop;
     const struct tether_log *log;
     char *path;
@@ -65,7 +66,6 @@ struct tether_server {
     struct tether_conn *conns;
     size_t n_conns;
     uint64_t next_id;
-    bool accept_paused;         /* out of fds: listening stops until a connection closes */
     struct tether_timer linger; /* closes dropped clients that never read again */
     tether_server_line_cb on_line;
     tether_server_gone_cb on_gone;

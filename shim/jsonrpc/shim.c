@@ -118,7 +118,7 @@ int tether_shim_init(struct tether_shim *shim, struct tether_error *err)
     };
 
     shim->log.level = shim->cfg.log_level;
-    shim->server.listen_src.fd = -1;
+    shim->server.acceptor.src.fd = -1;
     make_instance_id(shim->instance, sizeof(shim->instance));
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);

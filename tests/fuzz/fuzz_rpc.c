@@ -260,7 +260,7 @@ static void disconnect_client(struct fuzz *f)
     /* Let the shim flush what it still holds, then hang up; it must close its end. */
     for (i = 0; i < FUZZ_LOOP_TURNS; i++) {
         struct tether_conn *conn = tether_server_find(&f->shim.server, f->conn_id);
-        if (conn == NULL || conn->out_len == conn->out_off)
+        if (conn == NULL || tether_outbuf_pending(&conn->out) == 0)
             break;
         drain_client(f);
         run_loop(f, 0);
