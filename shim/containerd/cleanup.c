@@ -107,6 +107,7 @@ static void runtime_delete(const char *bundle, const char *id, const char *ns,
     const char *runtime = NULL;
     json_error_t jerr;
     json_t *saved = json_load_file(file, 0, &jerr);
+    cleanup_free char *state_dir = NULL;
     sigset_t chld, old;
     int status;
 
@@ -125,6 +126,15 @@ static void runtime_delete(const char *bundle, const char *id, const char *ns,
         return;
     }
     json_decref(saved);
+    /* The runtime keeps a directory per container under its root (runc, crun): without one
+     * it has no such container, and a delete could only fail saying so. That is how a task
+     * that was deleted normally is found here (containerd runs this command after every
+     * shim it started is gone): no runtime process to start and wait for then. */
+    state_dir = xasprintf("%s/%s", rt.root != NULL ? rt.root : "", id);
+    if (rt.root != NULL && access(state_dir, F_OK) < 0 && errno == ENOENT) {
+        tether_runtime_fini(&rt);
+        return;
+    }
     tether_runtime_args_init(&args);
     args.id = id;
     args.force = true;
