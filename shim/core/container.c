@@ -581,7 +581,7 @@ static int prepare_bundle(struct tether_container *ctr, struct tether_error *err
         ctr->runtime_bundle = xstrdup(ctr->env.dir);
         rc = 0;
     }
-    json_decref(config);
+    tether_bundle_release(config);
     return rc;
 }
 
@@ -701,7 +701,7 @@ static int check_terminal(const struct tether_container *ctr, bool terminal,
     if (config == NULL)
         return -1;
     bundle_terminal = json_is_true(json_object_get(json_object_get(config, "process"), "terminal"));
-    json_decref(config);
+    tether_bundle_release(config);
     if (bundle_terminal != terminal)
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
                                  "terminal is %s but the bundle's process.terminal is %s",
