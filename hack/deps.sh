@@ -33,7 +33,8 @@ test)
     pkgs+=(podman systemd jq procps)
     ;;
 bench)
-    pkgs+=(libcmocka-dev conmon containerd gnuplot-nox)
+    # The peers (conmon, containerd-shim-runc-v2), and podman to run conmon and tether-conmon.
+    pkgs+=(libcmocka-dev conmon containerd podman gnuplot-nox)
     ;;
 *)
     echo "usage: $0 [build|package|test|bench]" >&2

@@ -181,7 +181,7 @@ int tether_write_file_atomic(const char *path, const void *data, size_t len, mod
     cleanup_close int fd = -1;
     cleanup_close int dfd = -1;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, mode);
     if (fd < 0)
         return tether_error_set(err, errno, "create %s", tmp);
     if (tether_write_all(fd, data, len, err) < 0 || fsync(fd) < 0) {

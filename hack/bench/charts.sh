@@ -25,7 +25,8 @@ mkdir -p "$out"
 : >"$ws/charts.md"
 
 # chart_data METRIC: "SUBJECT<TAB>MEDIAN<TAB>MIN<TAB>MAX<TAB>COLOR" per subject, in the order
-# the subjects first appear; tether's subjects in blue, the others in grey.
+# the subjects first appear; tether's subjects in blue (a baseline build of tether-shim,
+# "tether-shim @REV", in light blue), the others in grey.
 chart_data() {
     LC_ALL=C awk -F'\t' -v m="$1" '
     $1 == m {
@@ -43,7 +44,7 @@ chart_data() {
             }
             med = c % 2 ? v[s, (c + 1) / 2] : (v[s, c / 2] + v[s, c / 2 + 1]) / 2
             printf "%s\t%s\t%s\t%s\t%d\n", s, med, v[s, 1], v[s, c],
-                s ~ /^tether/ ? 4487082 : 10066329
+                s ~ /^tether-shim @/ ? 10005487 : s ~ /^(tether|containerd-shim-tether)/ ? 4487082 : 10066329
         }
         print unit > "/dev/stderr"
     }' "$ws/results.tsv"

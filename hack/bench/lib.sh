@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers of hack/bench/run.sh (sourced): recording samples, reading /proc, and starting and
-# stopping one idle container through each shim. Expects run.sh's variables: WS (workspace),
-# BIN (tether binaries), RUNC, RUNC_ROOT, TSTATE, BUNDLE_SLEEP, CTR (ctr with its address and
-# namespace), IMAGE, CTD_RUNC_ROOT.
+# stopping one idle container through each subject. Expects run.sh's variables: WS
+# (workspace), RUN (its tmpfs), BIN (tether binaries), BASE_BIN (the baseline's, when there
+# is one), RUNC, RUNC_ROOT, TSTATE, TSTATE_BASE, BUNDLE_SLEEP, CTR (ctr with its address and
+# namespace), IMAGE, CTD_RUNC_ROOT, PMD (the private podman store) and PM_IMAGE.
 
 say() {
     printf '%s\n' "== $*" >&2
@@ -18,7 +19,7 @@ record() {
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$WS/results.tsv"
 }
 
-# meta METRIC KEY VALUE: how a metric is reported (keys: floor, ref, better, section).
+# meta METRIC KEY VALUE: how a metric is reported (keys: floor, ref, better, section, chart).
 meta() {
     printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WS/meta.tsv"
 }
@@ -68,8 +69,39 @@ wait_for_file() {
     die "timed out waiting for $1"
 }
 
-# start_idle SHIM ID: starts an idle container through SHIM (tether, conmon or ctd) and sets
-# SPID (the shim's pid) and CPID (the container init's pid).
+# record_memory METRIC_PREFIX SUBJECT PID: RSS, PSS, Private_Dirty and threads of one process.
+record_memory() {
+    record "$1: RSS" KiB "$2" "$(smaps_field "$3" Rss)"
+    record "$1: PSS" KiB "$2" "$(smaps_field "$3" Pss)"
+    record "$1: Private_Dirty" KiB "$2" "$(smaps_field "$3" Private_Dirty)"
+    record "$1: threads" count "$2" "$(threads "$3")"
+}
+
+# idle_window METRIC_PREFIX SECONDS SUBJECT=PIDS...: context switches and CPU time of every
+# pid over SECONDS of idleness, one sample per pid. PIDS is a space-separated list.
+idle_window() {
+    local prefix=$1 secs=$2 arg subj pid
+    local -A sw0 cpu0
+    shift 2
+    for arg in "$@"; do
+        for pid in ${arg#*=}; do
+            sw0[$pid]=$(switches "$pid")
+            cpu0[$pid]=$(cpu_ticks "$pid")
+        done
+    done
+    sleep "$secs"
+    for arg in "$@"; do
+        subj=${arg%%=*}
+        for pid in ${arg#*=}; do
+            record "$prefix: context switches" count "$subj" "$(($(switches "$pid") - sw0[$pid]))"
+            record "$prefix: CPU time" ms "$subj" \
+                "$((($(cpu_ticks "$pid") - cpu0[$pid]) * 1000 / CLK_TCK))"
+        done
+    done
+}
+
+# start_idle KIND ID: starts an idle container through KIND and sets SPID (the shim's or
+# monitor's pid) and CPID (the container init's pid).
 start_idle() {
     local out
     out=$("$1_start" "$2") || die "cannot start $2 through $1"
@@ -79,24 +111,33 @@ start_idle() {
     fi
 }
 
-# --- idle containers, one function set per shim ------------------------------------------
+# --- idle containers, one function set per kind -------------------------------------------
 # X_start ID  starts a container running `sleep` and prints "SHIM_PID CONTAINER_PID"
 # X_stop ID   kills it (SIGKILL) and removes it, leaving no shim behind
+# tether: tether-shim through tetherctl; base: the same from the baseline's build; conmon:
+# conmon driven as podman drives it; ctd and ctdt: containerd-shim-runc-v2 and
+# containerd-shim-tether-v2 through ctr; pmc and pmt: podman with conmon and with
+# tether-conmon.
 
-tether_start() {
+tetherctl_start() { # BIN STATE ID
     local out
-    out=$("$BIN/tetherctl" --state-dir "$TSTATE" --json create "$1" --bundle "$BUNDLE_SLEEP" \
-        --runtime-root "$RUNC_ROOT") || die "tetherctl create $1 failed"
-    "$BIN/tetherctl" --state-dir "$TSTATE" start "$1" >/dev/null || die "tetherctl start $1 failed"
+    out=$("$1/tetherctl" --state-dir "$2" --json create "$3" --bundle "$BUNDLE_SLEEP" \
+        --runtime-root "$RUNC_ROOT") || die "tetherctl create $3 failed"
+    "$1/tetherctl" --state-dir "$2" start "$3" >/dev/null || die "tetherctl start $3 failed"
     sed -E 's/.*"shim_pid":([0-9]+).*/\1/' <<<"$out" | tr '\n' ' '
     sed -E 's/.*"pid":([0-9]+).*/\1/' <<<"$out"
 }
 
-tether_stop() {
-    "$BIN/tetherctl" --state-dir "$TSTATE" delete --force "$1" >/dev/null 2>&1 || true
-    "$BIN/tetherctl" --state-dir "$TSTATE" shutdown --force "$1" >/dev/null 2>&1 || true
-    rm -rf "${TSTATE:?}/$1"
+tetherctl_stop() { # BIN STATE ID
+    "$1/tetherctl" --state-dir "$2" delete --force "$3" >/dev/null 2>&1 || true
+    "$1/tetherctl" --state-dir "$2" shutdown --force "$3" >/dev/null 2>&1 || true
+    rm -rf "${2:?}/$3"
 }
+
+tether_start() { tetherctl_start "$BIN" "$TSTATE" "$1"; }
+tether_stop() { tetherctl_stop "$BIN" "$TSTATE" "$1"; }
+base_start() { tetherctl_start "$BASE_BIN" "$TSTATE_BASE" "$1"; }
+base_stop() { tetherctl_stop "$BASE_BIN" "$TSTATE_BASE" "$1"; }
 
 conmon_start() {
     local w=$RUN/conmon/$1
@@ -120,17 +161,58 @@ conmon_stop() {
     rm -rf "$w"
 }
 
-ctd_start() {
-    local cpid
-    "${CTR[@]}" run -d --log-uri "file://$RUN/ctd-logs/$1.log" --runc-root "$CTD_RUNC_ROOT" \
-        "$IMAGE" "$1" sleep 1000000 >/dev/null || die "ctr run $1 failed"
-    cpid=$("${CTR[@]}" task ls | awk -v id="$1" '$1 == id { print $2 }')
-    [ -n "$cpid" ] || die "no task $1 in containerd"
+# ctr_run_idle ID ARGS...: `ctr run -d` of a sleeping container with ARGS (runtime options
+# and annotations); prints "SHIM_PID CONTAINER_PID" (the shim is the init's parent).
+ctr_run_idle() {
+    local id=$1 cpid
+    shift
+    "${CTR[@]}" run -d --log-uri "file://$RUN/ctd-logs/$id.log" "$@" "$IMAGE" "$id" \
+        sleep 1000000 >/dev/null || die "ctr run $id failed"
+    cpid=$("${CTR[@]}" task ls | awk -v id="$id" '$1 == id { print $2 }')
+    [ -n "$cpid" ] || die "no task $id in containerd"
     echo "$(ppid "$cpid") $cpid"
 }
+
+ctd_start() { ctr_run_idle "$1" --runc-root "$CTD_RUNC_ROOT"; }
+ctdt_start() { ctr_run_idle "$1" --runtime io.containerd.tether.v2; }
 
 ctd_stop() {
     "${CTR[@]}" task kill -s SIGKILL "$1" >/dev/null 2>&1 || true
     "${CTR[@]}" task rm -f "$1" >/dev/null 2>&1 || true
     "${CTR[@]}" containers rm "$1" >/dev/null 2>&1 || true
 }
+
+ctdt_stop() { ctd_stop "$@"; }
+
+# pm_exec CONF CMD...: CMD with the environment and working directory podman has on the
+# private store with containers.conf CONF (conmon.conf or tether.conf: which monitor podman
+# runs). PM_FLAGS (pm_store_flags) holds podman's options for the store.
+pm_exec() {
+    local conf=$1
+    shift
+    (
+        cd "$PMD/cwd" || exit 1
+        pm_store_env "$PMD" "$PMD/$conf"
+        exec env "${PM_ENV[@]}" "$@"
+    )
+}
+
+# pm CONF ARGS...: podman on the private store.
+pm() {
+    local conf=$1
+    shift
+    pm_exec "$conf" timeout -k 5 300 podman "${PM_FLAGS[@]}" "$@"
+}
+
+pm_start_idle() { # CONF ID
+    local out
+    pm "$1" run -d --name "$2" "$PM_IMAGE" sleep 1000000 >/dev/null || die "podman run $2 failed"
+    out=$(pm "$1" inspect --format '{{.State.ConmonPid}} {{.State.Pid}}' "$2") ||
+        die "podman inspect $2 failed"
+    echo "$out"
+}
+
+pmc_start() { pm_start_idle conmon.conf "$1"; }
+pmt_start() { pm_start_idle tether.conf "$1"; }
+pmc_stop() { pm conmon.conf rm -f -t 0 "$1" >/dev/null 2>&1 || true; }
+pmt_stop() { pm tether.conf rm -f -t 0 "$1" >/dev/null 2>&1 || true; }

@@ -4,10 +4,17 @@
  * fsyncing the log).
  *
  *   logbench floor RUNTIME ROOT BUNDLE ID                `RUNTIME run` piped into cat
- *   logbench conmon RUNTIME ROOT BUNDLE ID WORKDIR LOG   conmon with --log-path k8s-file:LOG
+ *   logbench conmon RUNTIME ROOT BUNDLE ID WORKDIR LOG [MONITOR]
+ *                                                        conmon (or MONITOR, a program with
+ *                                                        conmon's command line) with
+ *                                                        --log-path k8s-file:LOG
  *   logbench tether SHIM ROOT BUNDLE ID STATEDIR LOG FMT tether-shim, log {path,format}
+ *   logbench podman PIDFILE LOG CMD...                   CMD (`podman start` of a created
+ *                                                        container), then until the monitor
+ *                                                        whose pid podman's --conmon-pidfile
+ *                                                        PIDFILE names is gone
  *
- * Prints "seconds S", "cpu_ms C" (utime+stime of the consumer: cat, conmon or the shim) and
+ * Prints "seconds S", "cpu_ms C" (utime+stime of the consumer: cat, the monitor or the shim) and
  * "hwm_kb H" (its peak resident set, VmHWM) and "log_bytes N" (size of LOG after the run).
  * The container must exit with status 0. */
 #include <errno.h>
@@ -81,8 +88,9 @@ static void run_floor(const char *runtime, const char *root, const char *bundle,
     r->log_bytes = -1;
 }
 
-static void run_conmon(const char *runtime, const char *root, const char *bundle, const char *id,
-                       const char *work, const char *log, struct result *r)
+static void run_conmon(const char *monitor, const char *runtime, const char *root,
+                       const char *bundle, const char *id, const char *work, const char *log,
+                       struct result *r)
 {
     char pidfile[4096], conmon_pidfile[4096], log_arg[4200], exit_dir[4096], sock_dir[4096];
     char exit_file[8192], root_arg[4200];
@@ -103,7 +111,7 @@ static void run_conmon(const char *runtime, const char *root, const char *bundle
         (mkdir(sock_dir, 0700) < 0 && errno != EEXIST))
         bench_die("mkdir under %s: %s", work, strerror(errno));
 
-    char *conmon_argv[] = {"conmon",
+    char *conmon_argv[] = {(char *)monitor,
                            "--api-version",
                            "1",
                            "-c",
@@ -201,6 +209,22 @@ static void run_tether(const char *shim_path, const char *root, const char *bund
         bench_die("container exited with status %lld", status);
 }
 
+/* The monitor podman started leaves its launcher and is re-parented to this subreaper: it
+ * is watched as a child. It exits once the container is gone, its output drained into the
+ * log and synced, and the exit command (podman's cleanup) has run. */
+static void run_podman(const char *pidfile, char *const cmd[], struct result *r)
+{
+    int watcher = bench_watcher_open();
+    uint64_t t0 = bench_now_ns();
+    pid_t monitor;
+
+    bench_run_ok(cmd);
+    monitor = bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
+    check_status(watch_consumer(monitor, r), "monitor");
+    r->ns = bench_now_ns() - t0;
+    close(watcher);
+}
+
 int main(int argc, char **argv)
 {
     struct result r = {.hwm_kb = -1, .log_bytes = -1};
@@ -211,16 +235,20 @@ int main(int argc, char **argv)
     bench_subreaper();
     if (argc == 6 && strcmp(argv[1], "floor") == 0) {
         run_floor(argv[2], argv[3], argv[4], argv[5], &r);
-    } else if (argc == 8 && strcmp(argv[1], "conmon") == 0) {
+    } else if ((argc == 8 || argc == 9) && strcmp(argv[1], "conmon") == 0) {
         log = argv[7];
-        run_conmon(argv[2], argv[3], argv[4], argv[5], argv[6], log, &r);
+        run_conmon(argc == 9 ? argv[8] : "conmon", argv[2], argv[3], argv[4], argv[5], argv[6], log,
+                   &r);
     } else if (argc == 9 && strcmp(argv[1], "tether") == 0) {
         log = argv[7];
         run_tether(argv[2], argv[3], argv[4], argv[5], argv[6], log, argv[8], &r);
+    } else if (argc >= 5 && strcmp(argv[1], "podman") == 0) {
+        log = argv[3];
+        run_podman(argv[2], argv + 4, &r);
     } else {
         bench_die("usage: logbench floor RUNTIME ROOT BUNDLE ID | "
-                  "conmon RUNTIME ROOT BUNDLE ID WORKDIR LOG | "
-                  "tether SHIM ROOT BUNDLE ID STATEDIR LOG FORMAT");
+                  "conmon RUNTIME ROOT BUNDLE ID WORKDIR LOG [MONITOR] | "
+                  "tether SHIM ROOT BUNDLE ID STATEDIR LOG FORMAT | podman PIDFILE LOG CMD...");
     }
     if (log != NULL && stat(log, &st) == 0)
         r.log_bytes = (long long)st.st_size;

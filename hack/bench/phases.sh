@@ -1,88 +1,273 @@
 # shellcheck shell=bash
 # The measurements of hack/bench/run.sh (sourced after lib.sh, with run.sh's variables set).
 # Each phase records samples with `record METRIC UNIT SUBJECT VALUE` and describes its
-# metrics with `meta`; report.sh turns them into the tables.
+# metrics with `meta`; report.sh turns them into the tables, charts.sh into the charts.
 
 L_TETHER="tether"
 L_CONMON="conmon"
 L_CTD="containerd-shim-runc-v2"
-SHIMS=(tether conmon ctd)
+L_CTDT="containerd-shim-tether-v2"
+L_PMC="conmon (podman)"
+L_PMT="tether-conmon (podman)"
+# L_BASE ("tether-shim @REV") is set by run.sh when a baseline is measured.
 
-# label SHIM
+# label KIND
 label() {
     case $1 in
     tether) echo "$L_TETHER" ;;
+    base) echo "$L_BASE" ;;
     conmon) echo "$L_CONMON" ;;
     ctd) echo "$L_CTD" ;;
+    ctdt) echo "$L_CTDT" ;;
+    pmc) echo "$L_PMC" ;;
+    pmt) echo "$L_PMT" ;;
     esac
+}
+
+# The subjects of the JSON-RPC shim's comparisons: tether-shim, its baseline, and its peers.
+shims() {
+    echo tether
+    if [ -n "$BASE_BIN" ]; then echo base; fi
+    printf '%s\n' conmon ctd
 }
 
 # --- memory per idle shim, and idle wakeups ------------------------------------------------
 # phase_memory N: N idle `sleep` containers per shim, started interleaved.
 phase_memory() {
-    local n=$1 i s id pid sec m
-    local -A pids sw0 cpu0
-    say "memory: $n idle container(s) per shim"
+    local n=$1 i s pid sec m
+    local -a subjects idle=()
+    local -A pids
+    mapfile -t subjects < <(shims)
+    say "memory: $n idle container(s) per shim (${subjects[*]})"
     sec="Memory per shim, idle container, N=$n"
-    for s in "${SHIMS[@]}"; do pids[$s]=; done
+    for s in "${subjects[@]}"; do pids[$s]=; done
     for ((i = 1; i <= n; i++)); do
-        for s in "${SHIMS[@]}"; do
-            id=m$n-$s-$i
-            start_idle "$s" "$id"
+        for s in "${subjects[@]}"; do
+            start_idle "$s" "m$n-$s-$i"
             pids[$s]+=" $SPID"
         done
     done
     sleep 2
-    for s in "${SHIMS[@]}"; do
-        for pid in ${pids[$s]}; do
-            record "N=$n: RSS" KiB "$(label "$s")" "$(smaps_field "$pid" Rss)"
-            record "N=$n: PSS" KiB "$(label "$s")" "$(smaps_field "$pid" Pss)"
-            record "N=$n: Private_Dirty" KiB "$(label "$s")" "$(smaps_field "$pid" Private_Dirty)"
-            record "N=$n: threads" count "$(label "$s")" "$(threads "$pid")"
-        done
+    for s in "${subjects[@]}"; do
+        for pid in ${pids[$s]}; do record_memory "N=$n" "$(label "$s")" "$pid"; done
     done
     for m in RSS PSS Private_Dirty threads; do
         meta "N=$n: $m" section "$sec"
         meta "N=$n: $m" ref "$L_TETHER"
-        if [ "$m" = PSS ] && [ "$n" -gt 1 ]; then
-            meta "N=$n: $m" chart "memory|Memory per shim: PSS, $n idle containers per shim"
-        fi
     done
     if [ "$n" -gt 1 ]; then
+        meta "N=$n: PSS" chart "memory|tether-shim and its peers: PSS per shim, $n idle containers each"
         say "idle wakeups over $MEM_IDLE s"
-        for s in "${SHIMS[@]}"; do
-            for pid in ${pids[$s]}; do
-                sw0[$pid]=$(switches "$pid")
-                cpu0[$pid]=$(cpu_ticks "$pid")
-            done
-        done
-        sleep "$MEM_IDLE"
-        for s in "${SHIMS[@]}"; do
-            for pid in ${pids[$s]}; do
-                record "idle $MEM_IDLE s: context switches" count "$(label "$s")" \
-                    "$(($(switches "$pid") - sw0[$pid]))"
-                record "idle $MEM_IDLE s: CPU time" ms "$(label "$s")" \
-                    "$((($(cpu_ticks "$pid") - cpu0[$pid]) * 1000 / CLK_TCK))"
-            done
-        done
+        for s in "${subjects[@]}"; do idle+=("$(label "$s")=${pids[$s]}"); done
+        idle_window "idle $MEM_IDLE s" "$MEM_IDLE" "${idle[@]}"
         sec="Idle wakeups per shim over $MEM_IDLE s (N=$n)"
-        meta "idle $MEM_IDLE s: context switches" section "$sec"
-        meta "idle $MEM_IDLE s: CPU time" section "$sec"
-        meta "idle $MEM_IDLE s: context switches" ref "$L_TETHER"
-        meta "idle $MEM_IDLE s: CPU time" ref "$L_TETHER"
+        for m in "context switches" "CPU time"; do
+            meta "idle $MEM_IDLE s: $m" section "$sec"
+            meta "idle $MEM_IDLE s: $m" ref "$L_TETHER"
+        done
     fi
     for ((i = 1; i <= n; i++)); do
-        for s in "${SHIMS[@]}"; do "${s}_stop" "m$n-$s-$i"; done
+        for s in "${subjects[@]}"; do "${s}_stop" "m$n-$s-$i"; done
     done
+}
+
+# --- containerd: its shims side by side ----------------------------------------------------
+POD_SIZE=3
+POD_ANNOTATION=io.kubernetes.cri.sandbox-id
+
+phase_containerd() {
+    local n=$CTD_N i s pid sec m id pss pd nthreads
+    local -A pids spids
+    local -a ids
+    say "containerd: $n idle containers per shim (ctr run -d)"
+    sec="containerd: memory per container, $n idle containers (ctr run -d, one shim each)"
+    for s in ctd ctdt; do pids[$s]=; done
+    for ((i = 1; i <= n; i++)); do
+        for s in ctd ctdt; do
+            start_idle "$s" "c$n-$s-$i"
+            pids[$s]+=" $SPID"
+        done
+    done
+    sleep 2
+    for s in ctd ctdt; do
+        for pid in ${pids[$s]}; do record_memory "containerd, N=$n" "$(label "$s")" "$pid"; done
+    done
+    for m in RSS PSS Private_Dirty threads; do
+        meta "containerd, N=$n: $m" section "$sec"
+        meta "containerd, N=$n: $m" ref "$L_CTDT"
+    done
+    meta "containerd, N=$n: PSS" chart \
+        "memory-containerd|containerd: PSS per container, $n idle containers (one shim each)"
+    say "containerd: idle wakeups over $MEM_IDLE s"
+    idle_window "containerd idle $MEM_IDLE s" "$MEM_IDLE" "$L_CTD=${pids[ctd]}" "$L_CTDT=${pids[ctdt]}"
+    sec="containerd: idle wakeups per shim over $MEM_IDLE s (N=$n)"
+    for m in "context switches" "CPU time"; do
+        meta "containerd idle $MEM_IDLE s: $m" section "$sec"
+        meta "containerd idle $MEM_IDLE s: $m" ref "$L_CTDT"
+    done
+
+    # A pod: POD_SIZE containers with the sandbox annotation Kubernetes' CRI plugin sets on
+    # every container of a pod. Both shims serve a sandbox's containers from one process.
+    # The N containers above still run, as other pods of a node do: the shims' code pages are
+    # shared with theirs, as they would be (PSS splits a shared page among its sharers;
+    # Private_Dirty is the pod shim's own memory whatever runs beside it).
+    say "containerd: a pod of $POD_SIZE containers per shim, beside the $n containers above"
+    sec="containerd: a pod of $POD_SIZE idle containers (annotation $POD_ANNOTATION), beside the $n above"
+    for s in ctd ctdt; do
+        ids=()
+        spids=()
+        for ((i = 1; i <= POD_SIZE; i++)); do
+            id=pod-$s-$i
+            ids+=("$id")
+            if [ "$s" = ctd ]; then
+                read -r pid _ < <(ctr_run_idle "$id" --runc-root "$CTD_RUNC_ROOT" \
+                    --annotation "$POD_ANNOTATION=bench-pod-$s")
+            else
+                read -r pid _ < <(ctr_run_idle "$id" --runtime io.containerd.tether.v2 \
+                    --annotation "$POD_ANNOTATION=bench-pod-$s")
+            fi
+            spids[$pid]=1
+        done
+        sleep 2
+        pss=0
+        pd=0
+        nthreads=0
+        for pid in "${!spids[@]}"; do
+            pss=$((pss + $(smaps_field "$pid" Pss)))
+            pd=$((pd + $(smaps_field "$pid" Private_Dirty)))
+            nthreads=$((nthreads + $(threads "$pid")))
+        done
+        record "pod of $POD_SIZE: shim processes" count "$(label "$s")" "${#spids[@]}"
+        record "pod of $POD_SIZE: PSS of its shims" KiB "$(label "$s")" "$pss"
+        record "pod of $POD_SIZE: Private_Dirty of its shims" KiB "$(label "$s")" "$pd"
+        record "pod of $POD_SIZE: threads of its shims" count "$(label "$s")" "$nthreads"
+        for id in "${ids[@]}"; do "${s}_stop" "$id"; done
+    done
+    for ((i = 1; i <= n; i++)); do
+        for s in ctd ctdt; do "${s}_stop" "c$n-$s-$i"; done
+    done
+    for m in "shim processes" "PSS of its shims" "Private_Dirty of its shims" "threads of its shims"; do
+        meta "pod of $POD_SIZE: $m" section "$sec"
+        meta "pod of $POD_SIZE: $m" ref "$L_CTDT"
+    done
+}
+
+# --- podman: its monitors side by side -----------------------------------------------------
+PM_LIFE_M="podman run --rm true"
+PM_LOG_T="podman log: elapsed"
+PM_LOG_RATE="podman log: throughput"
+PM_LOG_CPU="podman log: monitor CPU time"
+PM_LOG_HWM="podman log: monitor peak RSS"
+
+pm_conf() {
+    case $1 in
+    pmc) echo conmon.conf ;;
+    pmt) echo tether.conf ;;
+    esac
+}
+
+phase_podman() {
+    local n=$PM_N i s pid sec m rep conf ns id out secs bytes pidfile log last
+    local -A pids
+    pm_store_flags "$PMD"
+    say "podman: $n idle containers per monitor (podman run -d)"
+    sec="podman: memory per container monitor, $n idle containers (podman run -d)"
+    for s in pmc pmt; do pids[$s]=; done
+    for ((i = 1; i <= n; i++)); do
+        for s in pmc pmt; do
+            start_idle "$s" "p$n-$s-$i"
+            pids[$s]+=" $SPID"
+        done
+    done
+    sleep 2
+    for s in pmc pmt; do
+        for pid in ${pids[$s]}; do record_memory "podman, N=$n" "$(label "$s")" "$pid"; done
+    done
+    for m in RSS PSS Private_Dirty threads; do
+        meta "podman, N=$n: $m" section "$sec"
+        meta "podman, N=$n: $m" ref "$L_PMT"
+    done
+    meta "podman, N=$n: PSS" chart \
+        "memory-podman|podman: PSS per container monitor, $n idle containers"
+    say "podman: idle wakeups over $MEM_IDLE s"
+    idle_window "podman idle $MEM_IDLE s" "$MEM_IDLE" "$L_PMC=${pids[pmc]}" "$L_PMT=${pids[pmt]}"
+    sec="podman: idle wakeups per monitor over $MEM_IDLE s (N=$n)"
+    for m in "context switches" "CPU time"; do
+        meta "podman idle $MEM_IDLE s: $m" section "$sec"
+        meta "podman idle $MEM_IDLE s: $m" ref "$L_PMT"
+    done
+    for ((i = 1; i <= n; i++)); do
+        for s in pmc pmt; do "${s}_stop" "p$n-$s-$i"; done
+    done
+
+    say "podman: podman run --rm true, 1 warm-up + $PM_LIFE_REPS runs each, interleaved"
+    for ((rep = -1; rep < PM_LIFE_REPS; rep++)); do
+        for s in pmc pmt; do
+            ns=$(pm_exec "$(pm_conf "$s")" timeout -k 5 120 "$BB/benchlife" cmd podman \
+                "${PM_FLAGS[@]}" run --rm "$PM_IMAGE" true) || die "podman run --rm ($s) failed"
+            [ "$rep" -ge 0 ] && record "$PM_LIFE_M" ms "$(label "$s")" "$(ns_to_ms "$ns")"
+        done
+    done
+    meta "$PM_LIFE_M" section "podman: lifecycle of a \`true\` container (podman run --rm)"
+    meta "$PM_LIFE_M" ref "$L_PMT"
+    meta "$PM_LIFE_M" chart "lifecycle-podman|podman run --rm of a true container"
+
+    say "podman: log throughput, $((LOG_BYTES / 1048576)) MiB of 100-byte lines, $PM_LOG_REPS runs each"
+    # The last record of the log: "P" and the x's of the line dd cut short, or a whole line.
+    if [ $((LOG_BYTES % 100)) -eq 0 ]; then
+        last="F $LINE"
+    else
+        last="P $(printf '%*s' $((LOG_BYTES % 100)) '' | tr ' ' x)"
+    fi
+    for ((rep = 0; rep < PM_LOG_REPS; rep++)); do
+        for s in pmc pmt; do
+            conf=$(pm_conf "$s")
+            id=pl-$s-$rep
+            pm "$conf" create --name "$id" --log-driver k8s-file "$PM_IMAGE" sh -c \
+                "yes $LINE | dd bs=65536 count=$LOG_BLOCKS iflag=fullblock 2>/dev/null" >/dev/null ||
+                die "podman create $id failed"
+            read -r pidfile log < <(pm "$conf" inspect \
+                --format '{{.ConmonPidFile}} {{.HostConfig.LogConfig.Path}}' "$id") ||
+                die "podman inspect $id failed"
+            sync
+            out=$(pm_exec "$conf" timeout -k 5 900 "$BB/logbench" podman "$pidfile" "$log" podman \
+                "${PM_FLAGS[@]}" start "$id") || die "podman log throughput ($s) failed"
+            # The log ends with the container's last bytes (a line cut short: a partial
+            # record), and podman logs reads them back.
+            [[ $(tail -n 1 "$log") == *" stdout $last" ]] ||
+                die "the k8s-file log of $id ($s) does not end with the container's last bytes"
+            [[ $(pm "$conf" logs --tail 1 "$id") == *"${last#? }" ]] ||
+                die "podman logs $id ($s) does not end with the container's last bytes"
+            pm "$conf" rm -f -t 0 "$id" >/dev/null || die "podman rm $id failed"
+            secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
+            bytes=$(awk '$1 == "log_bytes" { print $2 }' <<<"$out")
+            [ "$bytes" -gt "$LOG_BYTES" ] || die "$s: the k8s-file log holds only $bytes bytes"
+            record "$PM_LOG_T" s "$(label "$s")" "$secs"
+            record "$PM_LOG_RATE" MiB/s "$(label "$s")" \
+                "$(awk -v b="$LOG_BYTES" -v s="$secs" 'BEGIN { printf "%.0f", b / 1048576 / s }')"
+            record "$PM_LOG_CPU" s "$(label "$s")" \
+                "$(awk '$1 == "cpu_ms" { printf "%.2f", $2 / 1000 }' <<<"$out")"
+            record "$PM_LOG_HWM" KiB "$(label "$s")" "$(awk '$1 == "hwm_kb" { print $2 }' <<<"$out")"
+        done
+    done
+    for m in "$PM_LOG_T" "$PM_LOG_RATE" "$PM_LOG_CPU" "$PM_LOG_HWM"; do
+        meta "$m" section "podman: log throughput, $((LOG_BYTES / 1048576)) MiB of 100-byte lines into the k8s-file log"
+        meta "$m" ref "$L_PMT"
+    done
+    meta "$PM_LOG_RATE" better higher
+    meta "$PM_LOG_RATE" chart "log-podman|podman: $((LOG_BYTES / 1048576)) MiB into the k8s-file log through the monitor"
 }
 
 # --- lifecycle of a `true` container -------------------------------------------------------
 LIFE_M="lifecycle of true"
 LAUNCH_M="part of it: starting the shim"
+PHASE_M="lifecycle phase"
 life_subjects() {
-    echo "run" "steps"
-    if [ "$CRUN_OK" = 1 ]; then echo "crun"; fi
-    echo "tether" "tetherctl" "conmon" "ctd" "launch"
+    echo run steps
+    if [ "$CRUN_OK" = 1 ]; then echo crun; fi
+    echo tether
+    if [ -n "$BASE_BIN" ]; then echo base; fi
+    echo tetherctl conmon ctd ctdt launch procstart
 }
 
 life_label() {
@@ -91,76 +276,119 @@ life_label() {
     steps) echo "runc create+start+delete" ;;
     crun) echo "crun run" ;;
     tether) echo "tether (protocol client)" ;;
+    base) echo "$L_BASE (protocol client)" ;;
     tetherctl) echo "tether (tetherctl run)" ;;
     conmon) echo "conmon + runc start/delete" ;;
     ctd) echo "containerd-shim-runc-v2 (ctr run --rm)" ;;
+    ctdt) echo "containerd-shim-tether-v2 (ctr run --rm)" ;;
     launch) echo "tether-shim start alone (spawn to socket ready)" ;;
+    procstart) echo "floor: spawn, exec and exit of tether-shim --version" ;;
     esac
 }
 
-# life_once SUBJECT ID: prints nanoseconds.
+# life_once SUBJECT ID: prints nanoseconds (then NAME=NANOSECONDS per phase for the subjects
+# benchlife times phase by phase).
 life_once() {
     case $1 in
     run) timeout -k 5 120 "$BB/benchlife" cmd "$RUNC" --root "$RUNC_ROOT" run --bundle "$BUNDLE_TRUE" "$2" ;;
-    steps) timeout -k 5 120 "$BB/benchlife" runc-steps "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/pids/$2" ;;
+    steps) PHASES=1 timeout -k 5 120 "$BB/benchlife" runc-steps "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/pids/$2" ;;
     crun) timeout -k 5 120 "$BB/benchlife" cmd crun --root "$RUN/crun" run --bundle "$BUNDLE_TRUE" "$2" ;;
-    tether) timeout -k 5 120 "$BB/benchlife" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
+    tether) PHASES=1 timeout -k 5 120 "$BB/benchlife" tether "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
+    base) PHASES=1 timeout -k 5 120 "$BB/benchlife" tether "$BASE_BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
     tetherctl)
         timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tetherctl" --state-dir "$RUN/life" run "$2" \
             --bundle "$BUNDLE_TRUE" --runtime-root "$RUNC_ROOT"
         ;;
     launch) timeout -k 5 120 "$BB/benchlife" launch "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
+    procstart) timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tether-shim" --version ;;
     conmon) timeout -k 5 120 "$BB/benchlife" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/conmon/$2" ;;
     ctd)
         timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$RUN/ctd-logs/$2.log" \
             --runc-root "$CTD_RUNC_ROOT" "$IMAGE" "$2" true
         ;;
+    ctdt)
+        timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$RUN/ctd-logs/$2.log" \
+            --runtime io.containerd.tether.v2 "$IMAGE" "$2" true
+        ;;
     esac
 }
 
 phase_lifecycle() {
-    local rep s id ns
+    local rep s id out ns p sec
     local -a subjects
     mapfile -t subjects < <(life_subjects | tr ' ' '\n')
     say "lifecycle: ${subjects[*]}, $WARMUP warm-up + $LIFE_REPS runs each, interleaved"
     for ((rep = -WARMUP; rep < LIFE_REPS; rep++)); do
         for s in "${subjects[@]}"; do
             id=l-$s-$((rep + WARMUP))
-            ns=$(life_once "$s" "$id") || die "lifecycle $s failed"
+            out=$(life_once "$s" "$id") || die "lifecycle $s failed"
             rm -rf "${RUN:?}/life/$id" "${RUN:?}/conmon/$id" "$RUN/pids/$id" "$RUN/ctd-logs/$id.log"
-            if [ "$rep" -lt 0 ]; then
-                continue
-            elif [ "$s" = launch ]; then
-                record "$LAUNCH_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")"
-            else
-                record "$LIFE_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")"
-            fi
+            [ "$rep" -lt 0 ] && continue
+            read -r ns _ <<<"$out"
+            case $s in
+            launch | procstart) record "$LAUNCH_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")" ;;
+            *) record "$LIFE_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")" ;;
+            esac
+            for p in $out; do
+                [[ $p == *=* ]] || continue
+                record "$PHASE_M: ${p%%=*}" ms "$(life_label "$s")" "$(ns_to_ms "${p#*=}")"
+            done
         done
     done
-    meta "$LIFE_M" section "Lifecycle latency: create, start, wait, delete of a \`true\` container"
+    sec="Lifecycle latency: create, start, wait, delete of a \`true\` container"
+    meta "$LIFE_M" section "$sec"
     meta "$LIFE_M" floor "$(life_label run)"
     meta "$LIFE_M" ref "$(life_label tether)"
     meta "$LIFE_M" chart "lifecycle|Lifecycle of a true container: create, start, wait, delete"
-    meta "$LAUNCH_M" section "Lifecycle latency: create, start, wait, delete of a \`true\` container"
+    meta "$LAUNCH_M" section "$sec"
+    meta "$LAUNCH_M" floor "$(life_label procstart)"
+    for p in launch create start exit delete shutdown; do
+        meta "$PHASE_M: $p" section "Lifecycle phases: tether-shim's lifecycle against the runtime invocations alone"
+        meta "$PHASE_M: $p" ref "$(life_label tether)"
+    done
 }
 
 # --- exit notification latency -------------------------------------------------------------
 EXIT_EV="exit -> event at a client"
 EXIT_FILE="exit -> exit file"
 
+# exit_tether KIND LABEL REP: one sample through tether-shim (KIND tether or base).
+exit_tether() {
+    local kind=$1 lbl=$2 rep=$3 id out state=$TSTATE
+    [ "$kind" = base ] && state=$TSTATE_BASE
+    id=x-$kind-$((rep + 1))
+    start_idle "$kind" "$id"
+    out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --file "$state/$id/exit.json" \
+        --tether "$state/$id/shim.sock") || die "exitlat ($kind) failed"
+    "${kind}_stop" "$id"
+    if [ "$rep" -ge 0 ]; then
+        record "$EXIT_EV" ms "$lbl (subscribe)" "$(ns_to_ms "$(awk '$1 == "event" { print $2 }' <<<"$out")")"
+        record "$EXIT_FILE" ms "$lbl (exit.json)" "$(ns_to_ms "$(awk '$1 == "file" { print $2 }' <<<"$out")")"
+    fi
+}
+
+# exit_ctr KIND REP: one sample through containerd (KIND ctd or ctdt), at `ctr events`.
+exit_ctr() {
+    local kind=$1 rep=$2 id out
+    id=x-$kind-$((rep + 1))
+    start_idle "$kind" "$id"
+    out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --events-cmd "${CTR[*]} events" \
+        --events-ready "${CTR[*]} containers label $id bench=ready" \
+        --events-match "/tasks/exit {\"container_id\":\"$id\"") ||
+        die "exitlat ($kind) failed"
+    "${kind}_stop" "$id"
+    if [ "$rep" -ge 0 ]; then
+        record "$EXIT_EV" ms "$(label "$kind") (ctr events)" \
+            "$(ns_to_ms "$(awk '$1 == "event" { print $2 }' <<<"$out")")"
+    fi
+}
+
 phase_exit() {
     local rep id out
     say "exit notification: $EXIT_REPS runs per shim, interleaved"
     for ((rep = -1; rep < EXIT_REPS; rep++)); do
-        id=x-t-$((rep + 1))
-        start_idle tether "$id"
-        out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --file "$TSTATE/$id/exit.json" \
-            --tether "$TSTATE/$id/shim.sock") || die "exitlat (tether) failed"
-        tether_stop "$id"
-        if [ "$rep" -ge 0 ]; then
-            record "$EXIT_EV" ms "tether (subscribe)" "$(ns_to_ms "$(awk '$1 == "event" { print $2 }' <<<"$out")")"
-            record "$EXIT_FILE" ms "tether (exit.json)" "$(ns_to_ms "$(awk '$1 == "file" { print $2 }' <<<"$out")")"
-        fi
+        exit_tether tether "$L_TETHER" "$rep"
+        if [ -n "$BASE_BIN" ]; then exit_tether base "$L_BASE" "$rep"; fi
 
         id=x-c-$((rep + 1))
         start_idle conmon "$id"
@@ -172,17 +400,8 @@ phase_exit() {
                 "$(ns_to_ms "$(awk '$1 == "file" { print $2 }' <<<"$out")")"
         fi
 
-        id=x-d-$((rep + 1))
-        start_idle ctd "$id"
-        out=$(timeout -k 5 120 "$BB/exitlat" --pid "$CPID" --events-cmd "${CTR[*]} events" \
-            --events-ready "${CTR[*]} containers label $id bench=ready" \
-            --events-match "/tasks/exit {\"container_id\":\"$id\"") ||
-            die "exitlat (containerd) failed"
-        ctd_stop "$id"
-        if [ "$rep" -ge 0 ]; then
-            record "$EXIT_EV" ms "containerd-shim-runc-v2 (ctr events)" \
-                "$(ns_to_ms "$(awk '$1 == "event" { print $2 }' <<<"$out")")"
-        fi
+        exit_ctr ctd "$rep"
+        exit_ctr ctdt "$rep"
     done
     meta "$EXIT_EV" section "Exit notification latency: container init dead -> notification"
     meta "$EXIT_FILE" section "Exit notification latency: container init dead -> notification"
@@ -197,12 +416,21 @@ LOG_CPU="log: consumer CPU time"
 LOG_HWM="log: consumer peak RSS"
 LOG_HWM_SMALL="log: consumer peak RSS after only $((LOG_SMALL_BLOCKS / 16)) MiB"
 
+log_subjects() {
+    echo floor raw cri
+    if [ -n "$BASE_BIN" ]; then echo base-raw base-cri; fi
+    echo conmon tconmon
+}
+
 log_label() {
     case $1 in
     floor) echo "floor: runc run | cat" ;;
     raw) echo "tether raw" ;;
     cri) echo "tether cri" ;;
+    base-raw) echo "$L_BASE raw" ;;
+    base-cri) echo "$L_BASE cri" ;;
     conmon) echo "conmon k8s-file" ;;
+    tconmon) echo "tether-conmon k8s-file" ;;
     esac
 }
 
@@ -215,18 +443,28 @@ log_once() {
         timeout -k 5 900 "$BB/logbench" tether "$BIN/tether-shim" "$RUNC_ROOT" "$bundle" "$2" \
             "$RUN/life" "$log" "$1"
         ;;
+    base-raw | base-cri)
+        timeout -k 5 900 "$BB/logbench" tether "$BASE_BIN/tether-shim" "$RUNC_ROOT" "$bundle" "$2" \
+            "$RUN/life" "$log" "${1#base-}"
+        ;;
     conmon)
         timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$bundle" "$2" \
             "$RUN/conmon/$2" "$log"
+        ;;
+    tconmon)
+        timeout -k 5 900 "$BB/logbench" conmon "$RUNC" "$RUNC_ROOT" "$bundle" "$2" \
+            "$RUN/conmon/$2" "$log" "$BIN/tether-conmon"
         ;;
     esac
 }
 
 phase_log() {
     local rep s id out secs bytes
+    local -a subjects
+    mapfile -t subjects < <(log_subjects | tr ' ' '\n')
     say "log throughput: $((LOG_BYTES / 1048576)) MiB of 100-byte lines, $LOG_REPS runs each"
     for ((rep = 0; rep < LOG_REPS; rep++)); do
-        for s in floor raw cri conmon; do
+        for s in "${subjects[@]}"; do
             id=g-$s-$rep
             sync
             out=$(log_once "$s" "$id") || die "log throughput ($s) failed"
@@ -234,8 +472,9 @@ phase_log() {
             secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
             bytes=$(awk '$1 == "log_bytes" { print $2 }' <<<"$out")
             case $s in
-            raw) [ "$bytes" = "$LOG_BYTES" ] || die "tether raw log holds $bytes bytes, not $LOG_BYTES" ;;
-            cri | conmon) [ "$bytes" -gt "$LOG_BYTES" ] || die "$s log holds only $bytes bytes" ;;
+            raw | base-raw) [ "$bytes" = "$LOG_BYTES" ] || die "$s log holds $bytes bytes, not $LOG_BYTES" ;;
+            floor) ;;
+            *) [ "$bytes" -gt "$LOG_BYTES" ] || die "$s log holds only $bytes bytes" ;;
             esac
             record "$LOG_T" s "$(log_label "$s")" "$secs"
             record "$LOG_RATE" MiB/s "$(log_label "$s")" \

@@ -17,7 +17,16 @@ ws=$1
 doc=$2
 md=$ws/report.md
 
-LC_ALL=C awk -F'\t' -v md="$md" -v charts="$ws/charts.md" '
+# "No speed lost" across the core split: on each metric tether-shim may be at most this many
+# percent worse than the baseline build measured in the same run (bounds, see method.md):
+# memory, lifecycle, exit latency, log.
+TOL_MEM=5
+TOL_LIFE=10
+TOL_EXIT=25
+TOL_LOG=10
+
+LC_ALL=C awk -F'\t' -v md="$md" -v charts="$ws/charts.md" -v TOL_MEM="$TOL_MEM" \
+    -v TOL_LIFE="$TOL_LIFE" -v TOL_EXIT="$TOL_EXIT" -v TOL_LOG="$TOL_LOG" '
 function fmt(v,    a) {
     if (v == "") return "-"
     if (v == int(v)) return sprintf("%d", v)
@@ -76,7 +85,7 @@ function cell(s) {
     return s
 }
 function is_peer(s) {
-    return s ~ /^(conmon|containerd)/
+    return s ~ /^(conmon|containerd-shim-runc)/
 }
 
 FILENAME ~ /results\.tsv$/ {
@@ -134,19 +143,20 @@ END {
     }
 
     # --- goals ---
+    # tether-shim (JSON-RPC) against conmon and containerd-shim-runc-v2.
     pss = memmetric("PSS"); pd = memmetric("Private_Dirty"); th = memmetric("threads")
     if (pss != "") {
         t = med(pss, "tether"); c = med(pss, "conmon")
-        goal("per-shim PSS at " substr(pss, 1, index(pss, ":") - 1) " <= 200 KiB and <= half of conmon",
+        goal("tether-shim: per-shim PSS at " substr(pss, 1, index(pss, ":") - 1) " <= 200 KiB and <= half of conmon",
             fmt(t) " KiB (conmon " fmt(c) " KiB, half of it " fmt(c / 2) ")", t != "" && c != "" && t <= 200 && t <= c / 2)
     }
     if (pd != "") {
         t = med(pd, "tether"); c = med(pd, "conmon")
-        goal("per-shim Private_Dirty at " substr(pd, 1, index(pd, ":") - 1) " <= 160 KiB and <= half of conmon",
+        goal("tether-shim: per-shim Private_Dirty at " substr(pd, 1, index(pd, ":") - 1) " <= 160 KiB and <= half of conmon",
             fmt(t) " KiB (conmon " fmt(c) " KiB, half of it " fmt(c / 2) ")", t != "" && c != "" && t <= 160 && t <= c / 2)
     }
     if (th != "")
-        goal("one thread per shim", "max " MAX[th, "tether"], MAX[th, "tether"] == 1)
+        goal("tether-shim: one thread per shim", "max " MAX[th, "tether"], MAX[th, "tether"] == 1)
     lm = "lifecycle of true"
     t = med(lm, "tether (protocol client)"); r = med(lm, "floor: runc run")
     st = med(lm, "runc create+start+delete")
@@ -154,40 +164,164 @@ END {
     tn = MIN[lm, "tether (protocol client)"]; rn = MIN[lm, "floor: runc run"]
     sn = MIN[lm, "runc create+start+delete"]
     if (t != "" && r != "")
-        goal("lifecycle within 1.3x of `runc run`", sprintf("%.2fx (medians %s vs %s ms; minima %.2fx)",
+        goal("tether-shim: lifecycle within 1.3x of `runc run`", sprintf("%.2fx (medians %s vs %s ms; minima %.2fx)",
             t / r, fmt(t), fmt(r), tn / rn), t <= 1.3 * r)
     if (t != "" && st != "")
-        goal("shim adds < 2 ms beyond its runtime invocations (create+start+delete)",
+        goal("tether-shim adds < 2 ms beyond its runtime invocations (create+start+delete; phase table below)",
             sprintf("%+.2f ms (medians %s vs %s ms; minima %+.2f ms)", t - st, fmt(t), fmt(st), tn - sn),
             t - st < 2)
     t = med("exit -> event at a client", "tether (subscribe)")
-    if (t != "") goal("exit -> event at a subscribed client < 1 ms median", fmt(t) " ms", t < 1)
+    if (t != "") goal("tether-shim: exit -> event at a subscribed client < 1 ms median", fmt(t) " ms", t < 1)
     t = med("exit -> exit file", "tether (exit.json)")
-    if (t != "") goal("exit -> exit.json < 1 ms median", fmt(t) " ms", t < 1)
+    if (t != "") goal("tether-shim: exit -> exit.json < 1 ms median", fmt(t) " ms", t < 1)
     lt = "log: elapsed"; f = med(lt, "floor: runc run | cat")
     t = med(lt, "tether raw")
-    if (t != "" && f != "") goal("log raw within 1.15x of the floor", sprintf("%.2fx", t / f), t <= 1.15 * f)
+    if (t != "" && f != "") goal("tether-shim: log raw within 1.15x of the floor", sprintf("%.2fx", t / f), t <= 1.15 * f)
     t = med(lt, "tether cri")
-    if (t != "" && f != "") goal("log cri within 1.3x of the floor", sprintf("%.2fx", t / f), t <= 1.3 * f)
+    if (t != "" && f != "") goal("tether-shim: log cri within 1.3x of the floor", sprintf("%.2fx", t / f), t <= 1.3 * f)
     c = med(lt, "conmon k8s-file")
-    if (t != "" && c != "") goal("log cri ahead of conmon k8s-file", sprintf("%s s vs %s s", fmt(t), fmt(c)), t < c)
+    if (t != "" && c != "") goal("tether-shim: log cri ahead of conmon k8s-file", sprintf("%s s vs %s s", fmt(t), fmt(c)), t < c)
     m = "log: consumer peak RSS"; m2 = firstmetric("log: consumer peak RSS after only")
     small = m2; sub(/.* only /, "", small)
     for (i = 1; i <= 2 && m2 != ""; i++) {
         s = i == 1 ? "tether raw" : "tether cri"
         t = med(m, s); r = med(m2, s)
         if (t != "" && r != "")
-            goal("log " substr(s, 8) ": shim memory does not grow with the amount logged (peak RSS after " small " and after the full run within 128 KiB)",
+            goal("tether-shim: log " substr(s, 8) ": memory does not grow with the amount logged (peak RSS after " small " and after the full run within 128 KiB)",
                 sprintf("%s KiB and %s KiB", fmt(r), fmt(t)), t - r <= 128)
     }
     m = firstmetric("idle "); m2 = firstmetric("idle "); sub(/context switches$/, "CPU time", m2)
     if (m != "")
-        goal("idle shims asleep: 0 context switches and 0 CPU time (" substr(m, 1, index(m, ":") - 1) ", every tether shim)",
+        goal("tether-shim: idle shims asleep: 0 context switches and 0 CPU time (" substr(m, 1, index(m, ":") - 1) ", every tether shim)",
             "max " MAX[m, "tether"] " switches, " MAX[m2, "tether"] " ms", MAX[m, "tether"] == 0 && MAX[m2, "tether"] == 0)
     m = firstmetric("density: context switches"); m2 = firstmetric("density: CPU time")
     if (m != "")
-        goal("density: all tether shims asleep when idle (" substr(m, 10) ")",
+        goal("tether-shim: density: all shims asleep when idle (" substr(m, 10) ")",
             MED[m, "tether"] " switches, " MED[m2, "tether"] " ms", MED[m, "tether"] == 0 && MED[m2, "tether"] == 0)
+
+    # containerd-shim-tether-v2 against containerd-shim-runc-v2.
+    T = "containerd-shim-tether-v2"; R = "containerd-shim-runc-v2"
+    m = firstmetric("containerd, N="); n = substr(m, 15, index(m, ":") - 15)
+    if (m != "") {
+        m = "containerd, N=" n ": PSS"; t = med(m, T); c = med(m, R)
+        goal("containerd: PSS per container (its shim), N=" n " `ctr run -d`, <= 400 KiB",
+            fmt(t) " KiB (" R " " fmt(c) " KiB)", t != "" && t <= 400)
+        m = "containerd, N=" n ": threads"
+        goal("containerd: one thread per shim", "max " MAX[m, T] " (" R " " MED[m, R] ")", MAX[m, T] == 1)
+        m = firstmetric("containerd idle "); m2 = m; sub(/context switches$/, "CPU time", m2)
+        goal("containerd: idle shims asleep: 0 context switches and 0 CPU time (" substr(m, 12, index(m, ":") - 12) ", every shim)",
+            "max " MAX[m, T] " switches, " MAX[m2, T] " ms (" R ": median " MED[m, R] " switches)", MAX[m, T] == 0 && MAX[m2, T] == 0)
+    }
+    m = firstmetric("pod of ")
+    if (m != "") {
+        k = substr(m, 1, index(m, ":") - 1)
+        p = med(k ": shim processes", T); t = med(k ": PSS of its shims", T); c = med(k ": PSS of its shims", R)
+        goal("containerd: a " k " containers (sandbox annotation): one tether process, total PSS <= 500 KiB",
+            p " process, PSS " fmt(t) " KiB, Private_Dirty " fmt(med(k ": Private_Dirty of its shims", T)) " KiB (" R ": " med(k ": shim processes", R) " process, PSS " fmt(c) " KiB)", p == 1 && t <= 500)
+    }
+    t = med(lm, T " (ctr run --rm)"); c = med(lm, R " (ctr run --rm)")
+    if (t != "" && c != "")
+        goal("containerd: `ctr run --rm` of a true container in at most 0.7x " R "\047s time (medians)",
+            sprintf("%.2fx (%s vs %s ms; minima %.2fx)", t / c, fmt(t), fmt(c), MIN[lm, T " (ctr run --rm)"] / MIN[lm, R " (ctr run --rm)"]), t <= 0.7 * c)
+    m = "exit -> event at a client"; t = med(m, T " (ctr events)"); c = med(m, R " (ctr events)")
+    if (t != "" && c != "")
+        goal("containerd: exit -> /tasks/exit at `ctr events` sooner than " R " (medians)",
+            sprintf("%s ms vs %s ms", fmt(t), fmt(c)), t < c)
+
+    # tether-conmon against conmon, both run by podman.
+    T = "tether-conmon (podman)"; R = "conmon (podman)"
+    m = firstmetric("podman, N="); n = substr(m, 11, index(m, ":") - 11)
+    if (m != "") {
+        m = "podman, N=" n ": PSS"; t = med(m, T); c = med(m, R)
+        goal("podman: PSS per container monitor, N=" n " `podman run -d`, <= 200 KiB",
+            fmt(t) " KiB (conmon " fmt(c) " KiB)", t != "" && t <= 200)
+        m = "podman, N=" n ": threads"
+        goal("podman: one thread per monitor", "max " MAX[m, T] " (conmon " MED[m, R] ")", MAX[m, T] == 1)
+        m = firstmetric("podman idle "); m2 = m; sub(/context switches$/, "CPU time", m2)
+        goal("podman: idle monitors asleep: 0 context switches and 0 CPU time (" substr(m, 8, index(m, ":") - 8) ", every monitor)",
+            "max " MAX[m, T] " switches, " MAX[m2, T] " ms (conmon: max " MAX[m, R] " switches)", MAX[m, T] == 0 && MAX[m2, T] == 0)
+    }
+    m = "podman run --rm true"; t = med(m, T); c = med(m, R)
+    if (t != "" && c != "")
+        goal("podman: `podman run --rm` of a true container no slower than with conmon (medians)",
+            sprintf("%s ms vs %s ms (minima %s vs %s)", fmt(t), fmt(c), fmt(MIN[m, T]), fmt(MIN[m, R])), t <= c)
+    m = "podman log: throughput"; t = med(m, T); c = med(m, R)
+    if (t != "" && c != "")
+        goal("podman: log throughput into the k8s-file log at least 2x conmon\047s (medians)",
+            sprintf("%.2fx (%s vs %s MiB/s)", t / c, fmt(t), fmt(c)), t >= 2 * c)
+
+    # tether-shim after the core split against the baseline before it, in the same run.
+    B = ""
+    for (j = 1; j <= NS[lm]; j++) if (SUBJ[lm, j] ~ /^tether-shim @/) { B = SUBJ[lm, j]; sub(/ \(protocol client\)$/, "", B) }
+    if (B != "") {
+        split("", CK)
+        nc = 0
+        # metric, after, before, higher is better, tolerance (%), what
+        CK[++nc] = pss SUBSEP "tether" SUBSEP B SUBSEP 0 SUBSEP TOL_MEM SUBSEP "PSS per shim at " substr(pss, 1, index(pss, ":") - 1)
+        CK[++nc] = pd SUBSEP "tether" SUBSEP B SUBSEP 0 SUBSEP TOL_MEM SUBSEP "Private_Dirty per shim at " substr(pd, 1, index(pd, ":") - 1)
+        CK[++nc] = lm SUBSEP "tether (protocol client)" SUBSEP B " (protocol client)" SUBSEP 0 SUBSEP TOL_LIFE SUBSEP "lifecycle of true"
+        CK[++nc] = "exit -> event at a client" SUBSEP "tether (subscribe)" SUBSEP B " (subscribe)" SUBSEP 0 SUBSEP TOL_EXIT SUBSEP "exit -> event at a client"
+        CK[++nc] = "exit -> exit file" SUBSEP "tether (exit.json)" SUBSEP B " (exit.json)" SUBSEP 0 SUBSEP TOL_EXIT SUBSEP "exit -> exit.json"
+        CK[++nc] = "log: throughput" SUBSEP "tether raw" SUBSEP B " raw" SUBSEP 1 SUBSEP TOL_LOG SUBSEP "log throughput, raw"
+        CK[++nc] = "log: throughput" SUBSEP "tether cri" SUBSEP B " cri" SUBSEP 1 SUBSEP TOL_LOG SUBSEP "log throughput, cri"
+        for (i = 1; i <= nc; i++) {
+            split(CK[i], c4, SUBSEP)
+            a = med(c4[1], c4[2]); b = med(c4[1], c4[3])
+            if (a == "" || b == "") continue
+            d = b == 0 ? 0 : (c4[4] ? (b - a) / b * 100 : (a - b) / b * 100)
+            goal("no speed lost: " c4[6] " after the split within " c4[5] "% of before (" substr(B, 13) ")",
+                sprintf("%s vs %s %s (%s%+.1f%%)", fmt(a), fmt(b), UNIT[c4[1]], c4[4] ? "throughput " : "", c4[4] ? -d : d),
+                d <= c4[5] + 0)
+        }
+        m = firstmetric("idle ")
+        if (m != "")
+            goal("no speed lost: idle wakeups after the split no more than before (" substr(B, 13) ", " substr(m, 1, index(m, ":") - 1) ")",
+                sprintf("max %s vs %s switches", MAX[m, "tether"], MAX[m, B]), MAX[m, "tether"] <= MAX[m, B])
+    }
+
+    # --- the lifecycle phase by phase: tether-shim against the runtime invocations alone ---
+    PT_TETHER = "tether (protocol client)"; PT_RUNC = "runc create+start+delete"; PT_BASE = ""
+    if (B != "") PT_BASE = B " (protocol client)"
+    np = split("launch create start exit delete shutdown total", PH, " ")
+    PHN["launch"] = "launch (spawn to socket ready, connect)"; PHN["create"] = "create"
+    PHN["start"] = "start"; PHN["exit"] = "exit notice (start answered to wait answered)"
+    PHN["delete"] = "delete"; PHN["shutdown"] = "shutdown (to the shim gone)"; PHN["total"] = "total"
+    nph = 0
+    if (("lifecycle phase: create" SUBSEP PT_TETHER) in MED) {
+        for (i = 1; i <= np; i++) {
+            p = PH[i]
+            m = p == "total" ? lm : "lifecycle phase: " p
+            tm = med(m, PT_TETHER); tn = MIN[m, PT_TETHER]
+            if (tm == "") continue
+            rm = med(m, PT_RUNC); rn = MIN[m, PT_RUNC]
+            if (rm == "") { rm = 0; rn = 0; norunc = 1 } else norunc = 0
+            nph++
+            PR[nph, 1] = PHN[p]
+            PR[nph, 2] = norunc ? "-" : fmt(rm) " / " fmt(rn)
+            PR[nph, 3] = fmt(tm) " / " fmt(tn)
+            PR[nph, 4] = sprintf("%+.2f / %+.2f", tm - rm, tn - rn)
+            PART[p] = tm - rm
+            bm = PT_BASE == "" ? "" : med(m, PT_BASE)
+            PR[nph, 5] = bm == "" ? "" : fmt(bm) " / " fmt(MIN[m, PT_BASE])
+            PR[nph, 6] = bm == "" ? "" : sprintf("%+.2f / %+.2f", bm - rm, MIN[m, PT_BASE] - rn)
+        }
+    }
+    fl = "floor: spawn, exec and exit of tether-shim --version"
+    FLOORM = med("part of it: starting the shim", fl)
+    if (nph > 0) {
+        printf "Lifecycle phase by phase, ms (median / minimum)\n"
+        printf "  %-45s %-20s %-20s %-20s", "phase", "runc alone", "tether-shim", "shim\047s part"
+        if (PT_BASE != "") printf " %-20s %-20s", substr(B, 13), "its part"
+        printf "\n"
+        for (i = 1; i <= nph; i++) {
+            printf "  %-45s %-20s %-20s %-20s", PR[i, 1], PR[i, 2], PR[i, 3], PR[i, 4]
+            if (PT_BASE != "") printf " %-20s %-20s", PR[i, 5], PR[i, 6]
+            printf "\n"
+        }
+        if (FLOORM != "")
+            printf "  of the launch, starting any program here (%s): %s / %s ms\n", fl, fmt(FLOORM), fmt(MIN["part of it: starting the shim", fl])
+        printf "\n"
+    }
 
     printf "Goals\n"
     for (i = 1; i <= ng; i++) printf "  %-8s %s: %s\n", GV[i], GT[i], GM[i]
@@ -218,18 +352,41 @@ END {
     r = med(lm, "floor: runc run"); st = med(lm, "runc create+start+delete")
     if (r != "" && st != "" && st > 1.3 * r)
         LOSS[++nl] = sprintf("%s: `runc create`, `start` and `delete` as separate invocations, with no shim at all, take %s ms, %.2fx `runc run` (%s ms) by the medians (by the minima %.2fx); by the same measure no shim that drives runc that way can be within 1.3x of `runc run` on this machine", lm, fmt(st), st / r, fmt(r), MIN[lm, "runc create+start+delete"] / MIN[lm, "floor: runc run"])
+    # Where the time of the goals missed goes, measured in this run.
+    t = med(lm, "tether (protocol client)"); st = med(lm, "runc create+start+delete")
+    if (t != "" && st != "" && t - st >= 2 && nph > 0) {
+        x = sprintf("%s: where tether-shim\047s %+.2f ms over its runtime invocations go, phase by phase (medians of each phase, tether-shim\047s minus runc\047s alone; table above): launch %+.2f, create %+.2f, start %+.2f, exit notice %+.2f, delete %+.2f, shutdown %+.2f ms", lm, t - st, PART["launch"], PART["create"], PART["start"], PART["exit"], PART["delete"], PART["shutdown"])
+        if (FLOORM != "")
+            x = x sprintf(". Of the launch, %s ms is what spawning, executing and reaping any program costs on this machine (tether-shim --version: the same binary doing nothing), which no shim that runs as a process of its own avoids", fmt(FLOORM))
+        LOSS[++nl] = x
+    }
+    T = "containerd-shim-tether-v2 (ctr run --rm)"; R = "containerd-shim-runc-v2 (ctr run --rm)"
+    t = med(lm, T); c = med(lm, R)
+    if (t != "" && c != "" && st != "" && t > 0.7 * c)
+        LOSS[++nl] = sprintf("%s: `ctr run --rm` times ctr\047s own start, containerd\047s work (container, snapshot and task records, the rootfs mounts, events) and the runtime\047s create, start and delete, which both shims run alike: the runtime invocations alone (runc create+start+delete, no shim) take %s ms, %.0f%% of %s\047s %s ms; with tether the rest is %s ms against %s ms with containerd-shim-runc-v2 (%.2fx)", lm, fmt(st), 100 * st / c, "containerd-shim-runc-v2", fmt(c), fmt(t - st), fmt(c - st), (t - st) / (c - st))
+    T = "tether-conmon (podman)"; R = "conmon (podman)"
+    m = "podman log: throughput"; t = med(m, T); c = med(m, R)
+    if (t != "" && c != "" && t < 2 * c)
+        LOSS[++nl] = sprintf("podman log: the monitors\047 own CPU time for the run is %s s with tether-conmon against %s s with conmon (%.1fx less); the elapsed time also holds what both runs share: podman start, the container writing, podman\047s cleanup (%s s and %s s elapsed)", fmt(med("podman log: monitor CPU time", T)), fmt(med("podman log: monitor CPU time", R)), med("podman log: monitor CPU time", R) / med("podman log: monitor CPU time", T), fmt(med("podman log: elapsed", T)), fmt(med("podman log: elapsed", R)))
+    m = "podman run --rm true"; t = med(m, T); c = med(m, R)
+    if (t != "" && c != "" && t > c)
+        LOSS[++nl] = sprintf("%s: %s ms with tether-conmon against %s ms with conmon (%+.1f%%, minima %s and %s ms): besides the monitor, a run times podman itself, its cleanup process and the runtime, the same for both", m, fmt(t), fmt(c), (t - c) / c * 100, fmt(MIN[m, T]), fmt(MIN[m, R]))
     printf "Where tether loses\n"
     if (nl == 0) printf "  nowhere in this run\n"
     for (i = 1; i <= nl; i++) printf "  %s\n", LOSS[i]
 
     # --- markdown page ---
-    print "# Benchmarks: tether-shim, conmon, containerd-shim-runc-v2" > md
+    print "# Benchmarks: tether\047s front ends, conmon, containerd-shim-runc-v2" > md
     print "" > md
     print "Generated by `hack/bench/run.sh` on " MACH["date"] ". Every figure on this page comes from that one run: the script writes this file, nobody edits it. To reproduce (as root, on Debian 12; the script installs its packages and builds tether in Release):" > md
     print "" > md
     print "    hack/bench/run.sh" > md
     print "" > md
     print "`hack/bench/run.sh --quick` runs every measurement with small counts in a minute or two and writes no page (CI uses it to prove the harness works; its figures mean little)." > md
+    print "" > md
+    print "Three comparisons, each side by side in this run: tether-shim (JSON-RPC) against conmon and containerd-shim-runc-v2 driven directly; containerd-shim-tether-v2 against containerd-shim-runc-v2 under a private containerd (`ctr`); tether-conmon against conmon under a private podman." > md
+    if (MACH["baseline"] != "")
+        print "tether-shim is also measured as built from the baseline revision in the machine table (\"" substr(B, 1) "\"), to show what the core split cost or gained." > md
     print "" > md
     # The charts of this run (hack/bench/charts.sh), when there are any.
     if ((getline line < charts) > 0) {
@@ -254,6 +411,7 @@ END {
         if (k == "params") name = "run parameters"
         if (k == "duration") name = "duration of the measurements"
         if (k ~ /^pkg /) name = substr(k, 5) " (Debian package)"
+        if (k == "baseline") name = "baseline (tether-shim @)"
         printf "| %s | %s |\n", name, MACH[k] > md
     }
     print "" > md
@@ -263,10 +421,29 @@ END {
     print "|---|---|---|" > md
     for (i = 1; i <= ng; i++) printf "| %s | %s | %s |\n", cell(GT[i]), cell(GM[i]), GV[i] > md
     print "" > md
+    if (nph > 0) {
+        print "## Where a lifecycle\047s time goes" > md
+        print "" > md
+        print "tether-shim\047s lifecycle of a `true` container (protocol client: launch, create, start, wait, delete, shutdown) timed phase by phase, against `runc create`, `start` and `delete` run alone with no shim (the runtime invocations a shim has to make). \"shim\047s part\" is tether-shim\047s phase minus the same phase of the runtime alone; launch and shutdown have no runtime part. Milliseconds, median / minimum over the runs of this run." > md
+        print "" > md
+        printf "| phase | runc alone | tether-shim | shim\047s part |" > md
+        if (PT_BASE != "") printf " %s | its part |", substr(B, 13) > md
+        printf "\n|---|--:|--:|--:|" > md
+        if (PT_BASE != "") printf "--:|--:|" > md
+        printf "\n" > md
+        for (i = 1; i <= nph; i++) {
+            printf "| %s | %s | %s | %s |", PR[i, 1], PR[i, 2], PR[i, 3], PR[i, 4] > md
+            if (PT_BASE != "") printf " %s | %s |", PR[i, 5], PR[i, 6] > md
+            printf "\n" > md
+        }
+        print "" > md
+        if (FLOORM != "")
+            printf "The launch includes starting a program at all: spawning, executing and reaping `tether-shim --version` (the same binary, doing nothing) takes %s ms (minimum %s ms) on this machine.\n\n", fmt(FLOORM), fmt(MIN["part of it: starting the shim", fl]) > md
+    }
     print "## Where tether loses" > md
     print "" > md
     if (nl == 0) print "Nowhere in this run: no peer has a better or equal median on any metric, and every goal is met." > md
-    else print "Every metric where a peer has a better median or one within 5% of tether'"'"'s, every goal missed, and what explains them:" > md
+    else print "Every metric where a peer has a better median or one within 5% of tether\047s, every goal missed, and what explains them:" > md
     if (nl > 0) print "" > md
     for (i = 1; i <= nl; i++) print "- " LOSS[i] > md
     print "" > md

@@ -1,6 +1,6 @@
 /* Driver for an OCI runtime binary (runc, crun). Every operation can be started without
- * blocking: tether_runtime_spawn() forks and execs the runtime with an argv array (never a
- * shell) and hands back the child's pid; the caller reaps that pid itself (the shim owns
+ * blocking: tether_runtime_spawn() starts the runtime with an argv array (never a shell)
+ * and hands back the child's pid; the caller reaps that pid itself (the shim owns
  * waitpid) and then calls tether_runtime_finish() with the wait status. The driver only
  * ever waits for a pid in the blocking wrapper tether_runtime_run(), and there only for the
  * pid it spawned. */
@@ -106,11 +106,12 @@ int tether_runtime_build_argv(const struct tether_runtime *rt, enum tether_runti
                               char ***argv_out, struct tether_error *err);
 void tether_runtime_argv_free(char **argv);
 
-/* Starts op: forks, and the child gets PR_SET_PDEATHSIG(SIGKILL), an empty signal mask,
- * default dispositions, the requested stdio, and no other fd. Returns 0 with cmd->pid set,
- * at once (it does not wait for the child's exec); the caller must reap cmd->pid and then
- * call tether_runtime_finish(), which also reports a runtime binary that could not be
- * executed (kind INTERNAL, its errno). */
+/* Starts op: a child (sharing the caller's memory until its exec, as posix_spawn's does)
+ * gets PR_SET_PDEATHSIG(SIGKILL), an empty signal mask, default dispositions, the requested
+ * stdio, and no other fd, and execs the runtime. Returns 0 with cmd->pid set once the child
+ * has exec'd (or failed to: it does not wait for the runtime's run); the caller must reap
+ * cmd->pid and then call tether_runtime_finish(), which also reports a runtime binary that
+ * could not be executed (kind INTERNAL, its errno). */
 int tether_runtime_spawn(const struct tether_runtime *rt, enum tether_runtime_op op,
                          const struct tether_runtime_args *args, struct tether_runtime_cmd *cmd,
                          struct tether_error *err);

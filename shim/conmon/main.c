@@ -76,8 +76,10 @@ static int check_dir(const char *what, const char *path, struct tether_error *er
 }
 
 /* What can be checked before anything is made, so that a wrong command line fails here,
- * with a clear message and nothing left behind. */
-static int preflight(struct tether_conmon_opts *o, struct tether_error *err)
+ * with a clear message and nothing left behind. noinline: its buffers must not stay in
+ * main()'s frame, resident under the monitor's loop for its whole life. */
+static __attribute__((noinline)) int preflight(struct tether_conmon_opts *o,
+                                               struct tether_error *err)
 {
     struct tether_runtime rt;
     char cwd[PATH_MAX];

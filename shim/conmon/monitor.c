@@ -587,16 +587,23 @@ static int wait_for_start(struct tether_conmon *m, struct tether_error *err)
     return 0;
 }
 
-int tether_conmon_run(struct tether_conmon *m, struct tether_error *err)
+/* The bundle's real path. noinline: the buffer must not stay in tether_conmon_run()'s
+ * frame, resident under the loop for the monitor's whole life. */
+static __attribute__((noinline)) char *real_bundle(const char *bundle)
 {
     char real[PATH_MAX];
 
-    if (realpath(m->opts->bundle, real) == NULL) {
+    return realpath(bundle, real) != NULL ? xstrdup(real) : NULL;
+}
+
+int tether_conmon_run(struct tether_conmon *m, struct tether_error *err)
+{
+    m->bundle = real_bundle(m->opts->bundle);
+    if (m->bundle == NULL) {
         tether_error_set(err, errno, "bundle %s", m->opts->bundle);
         pipe_send(m, m->sync_fd, -1, err->msg);
         return -1;
     }
-    m->bundle = xstrdup(real);
     if (setup_core(m, err) < 0) {
         pipe_send(m, m->sync_fd, -1, err->msg);
         return -1;

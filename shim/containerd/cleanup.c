@@ -53,25 +53,45 @@ static void warnf(void (*warn)(const char *), const char *fmt, ...)
     warn(msg);
 }
 
-/* Waits for the runtime child, killing it after TETHER_CTRD_CLEANUP_RUNTIME_MS. */
+/* Waits for the runtime child, killing it after TETHER_CTRD_CLEANUP_RUNTIME_MS. SIGCHLD is
+ * blocked (runtime_delete blocks it before the spawn), so the child's exit is a pending
+ * signal that ends the wait at once, not at the next turn of a polling loop. */
 static int wait_runtime(pid_t pid, int *status)
 {
-    const struct timespec step = {.tv_nsec = 10 * 1000 * 1000};
+    struct timespec deadline, now, left;
+    sigset_t chld;
 
-    for (int waited = 0;; waited += 10) {
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += TETHER_CTRD_CLEANUP_RUNTIME_MS / 1000;
+    deadline.tv_nsec += (TETHER_CTRD_CLEANUP_RUNTIME_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
             return 0;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (waited >= TETHER_CTRD_CLEANUP_RUNTIME_MS) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = deadline.tv_sec - now.tv_sec;
+        left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        if (left.tv_sec < 0) {
             kill(pid, SIGKILL);
             while (waitpid(pid, status, 0) < 0 && errno == EINTR)
                 ;
             errno = ETIMEDOUT;
             return -1;
         }
-        nanosleep(&step, NULL);
+        /* Ends with SIGCHLD (taken), at the deadline, or early on another signal. */
+        sigtimedwait(&chld, NULL, &left);
     }
 }
 
@@ -87,6 +107,8 @@ static void runtime_delete(const char *bundle, const char *id, const char *ns,
     const char *runtime = NULL;
     json_error_t jerr;
     json_t *saved = json_load_file(file, 0, &jerr);
+    cleanup_free char *state_dir = NULL;
+    sigset_t chld, old;
     int status;
 
     if (json_is_object(saved)) {
@@ -104,17 +126,34 @@ static void runtime_delete(const char *bundle, const char *id, const char *ns,
         return;
     }
     json_decref(saved);
+    /* The runtime keeps a directory per container under its root (runc, crun): without one
+     * it has no such container, and a delete could only fail saying so. That is how a task
+     * that was deleted normally is found here (containerd runs this command after every
+     * shim it started is gone): no runtime process to start and wait for then. */
+    state_dir = xasprintf("%s/%s", rt.root != NULL ? rt.root : "", id);
+    if (rt.root != NULL && access(state_dir, F_OK) < 0 && errno == ENOENT) {
+        tether_runtime_fini(&rt);
+        return;
+    }
     tether_runtime_args_init(&args);
     args.id = id;
     args.force = true;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
     if (tether_runtime_spawn(&rt, TETHER_RT_DELETE, &args, &cmd, &err) == 0) {
-        if (wait_runtime(cmd.pid, &status) < 0) {
+        int rc = wait_runtime(cmd.pid, &status);
+        if (rc < 0) {
             tether_error_set(&err, errno, "waiting for it");
             tether_runtime_cmd_release(&cmd);
-        } else if (tether_runtime_finish(&cmd, status, NULL, &err) == 0) {
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0 && tether_runtime_finish(&cmd, status, NULL, &err) == 0) {
             tether_runtime_fini(&rt);
             return;
         }
+    } else {
+        sigprocmask(SIG_SETMASK, &old, NULL);
     }
     /* After a normal delete the usual case: the runtime no longer has the container. */
     warnf(warn, "%s delete: %s", rt.name, err.msg);

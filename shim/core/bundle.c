@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,70 @@
 #include "bundle.h"
 
 #define CONFIG_MAX (4u << 20)
+
+/* A config.json is loaded, looked at or changed, and released within one turn of the loop,
+ * and its JSON values (podman's bundles carry a seccomp profile: thousands of them) live
+ * meanwhile in a scratch mapping of their own, dropped whole at the release. From malloc
+ * they would be freed into malloc's per-thread caches, each small chunk kept there
+ * holding a heap page resident long after: ~24 KiB per monitor under podman. A value the
+ * scratch has no room for comes from malloc (and goes back to it). */
+static struct {
+    char *base;
+    size_t size, used;
+    unsigned depth;
+    json_malloc_t prev_malloc;
+    json_free_t prev_free;
+} scratch;
+
+static bool in_scratch(const void *p)
+{
+    return scratch.base != NULL && (const char *)p >= scratch.base &&
+           (const char *)p < scratch.base + scratch.size;
+}
+
+static void *scratch_malloc(size_t n)
+{
+    size_t need = (n + 15) & ~(size_t)15;
+
+    if (scratch.base != NULL && need >= n && scratch.size - scratch.used >= need) {
+        void *p = scratch.base + scratch.used;
+        scratch.used += need;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void scratch_free(void *p)
+{
+    if (!in_scratch(p))
+        free(p);
+}
+
+static void scratch_begin(size_t text_len)
+{
+    if (scratch.depth++ > 0)
+        return;
+    /* Address space only: the pages the parse touches are the ones that count. */
+    scratch.size = text_len * 16 + (256u << 10);
+    scratch.base = mmap(NULL, scratch.size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (scratch.base == MAP_FAILED)
+        scratch.base = NULL;
+    scratch.used = 0;
+    json_get_alloc_funcs(&scratch.prev_malloc, &scratch.prev_free);
+    json_set_alloc_funcs(scratch_malloc, scratch_free);
+}
+
+static void scratch_end(void)
+{
+    if (scratch.depth == 0 || --scratch.depth > 0)
+        return;
+    json_set_alloc_funcs(scratch.prev_malloc, scratch.prev_free);
+    if (scratch.base != NULL)
+        munmap(scratch.base, scratch.size);
+    scratch.base = NULL;
+    scratch.size = scratch.used = 0;
+}
 
 json_t *tether_bundle_load(const char *bundle, struct tether_error *err)
 {
@@ -21,13 +86,23 @@ json_t *tether_bundle_load(const char *bundle, struct tether_error *err)
 
     if (tether_read_file(path, CONFIG_MAX, &text, &len, err) < 0)
         return NULL;
+    scratch_begin(len);
     config = json_loadb(text, len, 0, &jerr);
     if (!json_is_object(config)) {
         json_decref(config);
+        scratch_end();
         tether_error_setk(err, TETHER_ERR_INVALID, 0, "%s: not a JSON object: %s", path, jerr.text);
         return NULL;
     }
     return config;
+}
+
+void tether_bundle_release(json_t *config)
+{
+    if (config == NULL)
+        return;
+    json_decref(config);
+    scratch_end();
 }
 
 static char *absolute(const char *bundle, const char *path)
@@ -91,12 +166,16 @@ int tether_bundle_write(json_t *config, const char *dir, struct tether_error *er
 {
     cleanup_free char *path = xasprintf("%s/config.json", dir);
     char *text = json_dumps(config, JSON_COMPACT);
+    json_malloc_t alloc;
+    json_free_t release;
     int rc;
 
     if (text == NULL)
         return tether_error_set(err, 0, "cannot encode config.json");
     rc = tether_write_file_atomic(path, text, strlen(text), 0600, err);
-    free(text);
+    /* Encoded with jansson's allocator of the moment (the scratch while config is loaded). */
+    json_get_alloc_funcs(&alloc, &release);
+    release(text);
     return rc;
 }
 
@@ -107,6 +186,6 @@ int tether_bundle_stop_signal(const char *bundle)
                                                          "org.opencontainers.image.stopSignal"));
     int sig = name != NULL ? tether_signal_parse(name) : -1;
 
-    json_decref(config);
+    tether_bundle_release(config);
     return sig > 0 ? sig : SIGTERM;
 }

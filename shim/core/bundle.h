@@ -16,8 +16,14 @@
  * tmpfs, so the engine's rootfs gets no new file). */
 #define TETHER_INIT_DEST "/dev/tether-init"
 
-/* Loads <bundle>/config.json (new reference). */
+/* Loads <bundle>/config.json, to be given back with tether_bundle_release() within the same
+ * turn of the loop (its values live in a scratch mapping until then; see bundle.c). */
 json_t *tether_bundle_load(const char *bundle, struct tether_error *err);
+
+/* Releases what tether_bundle_load() returned (NULL is fine). Every JSON value made between
+ * the two calls lives in the same scratch and must be gone with it (part of config, or
+ * released before). */
+void tether_bundle_release(json_t *config);
 
 /* Rewrites config (from bundle) for use from another directory: absolute root.path and
  * bind sources. */

@@ -510,7 +510,6 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     ctr->init.state = TETHER_PROC_RUNNING;
     tether_container_transition(ctr, TETHER_CTR_EV_CREATED);
     log_info(ctr->env.log, "container %s created, init pid %d", ctr->env.id, (int)pid);
-    oom_start(ctr);
     if (!ctr->restarting)
         publish_pid(ctr, TETHER_TOPIC_CREATE, pid);
     if (job->cmd.op == TETHER_RT_RUN) {
@@ -519,6 +518,10 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
         mark_started(ctr);
     }
     answer_pid(call, pid);
+    /* The cgroup and its OOM watch after the answer, which is on its way meanwhile: nothing
+     * else runs before they are set up (one loop, this same turn), and nothing the answer
+     * says depends on them. */
+    oom_start(ctr);
     /* An init that already exited (it may have, once started) is reported right away by
      * adopt(), after the events above. */
     tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
@@ -578,7 +581,7 @@ static int prepare_bundle(struct tether_container *ctr, struct tether_error *err
         ctr->runtime_bundle = xstrdup(ctr->env.dir);
         rc = 0;
     }
-    json_decref(config);
+    tether_bundle_release(config);
     return rc;
 }
 
@@ -698,7 +701,7 @@ static int check_terminal(const struct tether_container *ctr, bool terminal,
     if (config == NULL)
         return -1;
     bundle_terminal = json_is_true(json_object_get(json_object_get(config, "process"), "terminal"));
-    json_decref(config);
+    tether_bundle_release(config);
     if (bundle_terminal != terminal)
         return tether_error_setk(err, TETHER_ERR_INVALID, 0,
                                  "terminal is %s but the bundle's process.terminal is %s",

@@ -66,7 +66,7 @@ const struct tether_event *tether_events_publish(struct tether_events *ev,
 
     /* Until the ring is full, seq n sits at index n - 1, so growing keeps every slot. */
     if (ev->last_seq + 1 > ev->alloc && ev->alloc < ev->cap) {
-        size_t alloc = ev->alloc ? ev->alloc * 2 : 16;
+        size_t alloc = ev->alloc ? ev->alloc * 2 : 4;
         if (alloc > ev->cap)
             alloc = ev->cap;
         ev->ring = xrealloc(ev->ring, alloc * sizeof(*ev->ring));

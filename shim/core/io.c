@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -23,6 +24,19 @@
 
 static void in_drained(struct tether_pump *pump);
 static void to_drained(struct tether_pump *pump);
+
+/* The read buffer is a mapping of its own, not a heap block: only the pages reads have
+ * touched are resident (none for a process that writes nothing), and 64 KiB in the middle
+ * of the heap would keep the pages around it, and the small blocks after it, from being
+ * packed and given back. Out of memory ends the process, as xmalloc does. */
+static char *io_buf_alloc(void)
+{
+    void *p = mmap(NULL, IO_READ_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        abort();
+    return p;
+}
 
 void tether_io_init(struct tether_io *io, const struct tether_log *log, struct tether_loop *loop)
 {
@@ -156,7 +170,7 @@ static void from_cb(struct tether_loop *loop, struct tether_source *src, uint32_
     (void)loop;
     (void)revents;
     if (io->buf == NULL)
-        io->buf = xmalloc(IO_READ_BUF);
+        io->buf = io_buf_alloc();
     while (rounds-- > 0) {
         ssize_t n = read(io->from.fd, io->buf, IO_READ_BUF);
         if (n < 0 && errno == EINTR)
@@ -338,7 +352,7 @@ int tether_io_start(struct tether_io *io, struct tether_error *err)
     if (io->terminal)
         return 0;
     if (io->buf == NULL && (io->out.src.fd >= 0 || io->err.src.fd >= 0 || io->from.fd >= 0))
-        io->buf = xmalloc(IO_READ_BUF);
+        io->buf = io_buf_alloc();
     if (stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err) < 0 ||
         stream_start(io, &io->err, TETHER_LOGFMT_STDERR, err) < 0 || from_start(io, err) < 0)
         return -1;
@@ -359,7 +373,7 @@ int tether_io_set_terminal(struct tether_io *io, int master_fd, struct tether_er
             return -1;
     }
     if (io->buf == NULL)
-        io->buf = xmalloc(IO_READ_BUF);
+        io->buf = io_buf_alloc();
     if (stream_start(io, &io->out, TETHER_LOGFMT_STDOUT, err) < 0)
         return -1;
     return from_start(io, err);
@@ -460,6 +474,7 @@ void tether_io_close(struct tether_io *io)
     io->logfile = NULL;
     tether_journald_close(io->journald);
     io->journald = NULL;
-    free(io->buf);
+    if (io->buf != NULL)
+        munmap(io->buf, IO_READ_BUF);
     io->buf = NULL;
 }

@@ -248,7 +248,7 @@ static __attribute__((noinline)) int claim_dir(const struct tether_shim_config *
         return tether_error_set(err, 0, "%s is not a directory", cfg->dir);
     if (chmod(cfg->dir, 0700) < 0)
         return tether_error_set(err, errno, "chmod %s", cfg->dir);
-    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
     if (fd < 0)
         return tether_error_set(err, errno, "open %s", lock_path);
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -324,7 +324,7 @@ static int redirect_stdio(const char *log_path, int *log_fd, struct tether_error
 
     if (null < 0)
         return tether_error_set(err, errno, "open /dev/null");
-    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
     if (fd < 0)
         return tether_error_set(err, errno, "open %s", log_path);
     if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
@@ -335,7 +335,10 @@ static int redirect_stdio(const char *log_path, int *log_fd, struct tether_error
     return 0;
 }
 
-/* The grandchild: a session leader's child, so it can never regain a terminal. */
+/* The daemon: the launcher's child, leader of a session of its own with no controlling
+ * terminal. A session leader would acquire a terminal it opens without O_NOCTTY: every path
+ * the shim opens that could name one (logs, FIFOs, files of the state directory) is opened
+ * with O_NOCTTY, and a container's terminal only ever reaches it as a received fd. */
 static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int sync_fd)
 {
     struct tether_error err = {0};
@@ -357,17 +360,19 @@ static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int 
     _exit(rc < 0 ? 1 : 0);
 }
 
-/* Detaches: fork, setsid, fork. Returns 1 in the daemon (grandchild) with *sync_fd set to
- * the pipe it reports readiness on; 0 in the caller once the daemon is ready (the JSON
- * line is printed); -1 with err when it is not. The daemon returns instead of running from
- * here so that this frame is not on its stack for its whole life. */
+/* Detaches: one fork; the child leaves the caller's session (setsid) and becomes the daemon.
+ * (A second fork, so that the daemon is no session leader, cost one more process creation
+ * on every launch; see daemon_main for the terminal.) Returns 1 in the daemon with
+ * *sync_fd set to the pipe it reports readiness on; 0 in the caller once the daemon is
+ * ready (the JSON line is printed); -1 with err when it is not. The daemon returns instead
+ * of running from here so that this frame is not on its stack for its whole life. */
 static __attribute__((noinline)) int launch(struct tether_shim *shim, int *sync_fd,
                                             struct tether_error *err)
 {
     char buf[TETHER_ERROR_MSG_MAX + 8];
     size_t len = 0;
-    int pipefd[2], status;
-    pid_t child, pid;
+    int pipefd[2];
+    pid_t child;
 
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return tether_error_set(err, errno, "pipe");
@@ -378,18 +383,10 @@ static __attribute__((noinline)) int launch(struct tether_shim *shim, int *sync_
         close(pipefd[0]);
         if (setsid() < 0)
             _exit(1);
-        pid = fork();
-        if (pid < 0)
-            _exit(1);
-        if (pid == 0) {
-            *sync_fd = pipefd[1];
-            return 1;
-        }
-        _exit(0);
+        *sync_fd = pipefd[1];
+        return 1;
     }
     close(pipefd[1]);
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
     for (;;) {
         ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
         if (n < 0 && errno == EINTR)
@@ -403,9 +400,12 @@ static __attribute__((noinline)) int launch(struct tether_shim *shim, int *sync_
     close(pipefd[0]);
     buf[len] = '\0';
     if (strncmp(buf, "OK ", 3) == 0) {
-        print_ready(&shim->cfg, (pid_t)atoi(buf + 3));
+        print_ready(&shim->cfg, child);
         return 0;
     }
+    /* The daemon failed and is leaving (or gone): reap it before its state is removed. */
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
     if (strncmp(buf, "ERR ", 4) == 0) {
         buf[strcspn(buf, "\n")] = '\0';
         return tether_error_set(err, 0, "%s", buf + 4);

@@ -44,6 +44,24 @@ static char *shim_file(const struct th_shim *shim, const char *name)
     return xasprintf("%s/%s", shim->dir, name);
 }
 
+/* Field 7 of /proc/PID/stat: the controlling terminal (0 for none). */
+static int stat_tty_nr(pid_t pid)
+{
+    cleanup_free char *path = xasprintf("/proc/%d/stat", (int)pid);
+    cleanup_free char *text = NULL;
+    struct tether_error err = {0};
+    const char *p;
+    int tty = -1;
+
+    if (tether_read_file(path, 4096, &text, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+    /* The command name may hold spaces: fields count from the last ')'. */
+    p = strrchr(text, ')');
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %d", &tty) != 1)
+        fail_msg("unexpected %s: %s", path, text);
+    return tty;
+}
+
 static void test_prints_one_line(void **state)
 {
     struct th_fixture *f = *state;
@@ -98,6 +116,9 @@ static void test_prints_one_line(void **state)
     if (tether_read_file(pid_path, 64, &pid_text, NULL, &err) < 0)
         fail_msg("%s", err.msg);
     assert_int_equal(atoi(pid_text), f->shim.pid);
+    /* The daemon left the caller's session: it leads one of its own, with no terminal. */
+    assert_int_equal(getsid(f->shim.pid), f->shim.pid);
+    assert_int_equal(stat_tty_nr(f->shim.pid), 0);
     /* The launcher returned only once the socket accepts connections. */
     c = th_shim_connect(&f->shim);
     json_decref(th_call_ok(c, "shutdown", NULL));

@@ -8,17 +8,7 @@
 #   expect_eq DESC GOT WANT / expect_match DESC GOT REGEX / expect_rc DESC RC WANT
 #   pm_run_tests NAME...  # runs the test functions, tears down, prints a summary, exits
 #
-# What stays private (nothing under /var/lib/containers, /run/containers, /etc):
-#  - storage, run state and temporary files: podman's --root, --runroot and --tmpdir;
-#  - the runtime's state: runc through a wrapper named runc that adds --root (podman does
-#    not pass --runtime-flag to the cleanup process it runs from the monitor);
-#  - containers.conf through CONTAINERS_CONF (the system files are then not read at all):
-#    conmon_path, cgroupfs, file events, file locks (not /dev/shm/libpod_lock), private CNI
-#    and volume directories, ulimits the machine's hard limits allow;
-#  - the image: a busybox tar imported as localhost/busybox:latest (a full name: a short one
-#    makes podman lock /var/cache/containers), in a mount namespace whose /var/lib is
-#    private (any image copy writes /var/lib/containers/cache/blob-info-cache-v1.boltdb);
-#  - the working directory (podman's, hence the monitor's and the cleanup's).
+# What stays private, and how: see store.sh (shared with hack/bench/run.sh).
 # PM_CONMON=/usr/bin/conmon runs the same tests on another monitor, for comparison (the
 # checks that the monitor is tether-conmon then fail, as they should).
 # tether-conmon runs through a wrapper that sets ASAN_OPTIONS and UBSAN_OPTIONS (podman
@@ -58,51 +48,23 @@ pm_check_prerequisites() {
     fi
 }
 
+# shellcheck source=store.sh source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/store.sh"
+# p is exported to the shells of `script` by some tests: what it calls goes with it.
+export -f pm_store_flags pm_store_env
+
 # podman with the private store; runs from $PM_DIR/cwd (the monitor inherits podman's cwd)
 # under a timeout (--foreground: `run -t` must stay in its terminal's foreground group).
 p() {
     (
         cd "$PM_DIR/cwd" || exit 1
-        CONTAINERS_CONF=$PM_DIR/containers.conf \
-        CONTAINERS_REGISTRIES_CONF=$PM_DIR/registries.conf \
-        TMPDIR=$PM_DIR/vartmp \
-            exec timeout --foreground -k 5 "$PM_TIMEOUT" podman \
-            --root "$PM_DIR/root" --runroot "$PM_DIR/runroot" --tmpdir "$PM_DIR/tmp" \
-            --runtime "$PM_DIR/bin/runc" --cgroup-manager cgroupfs --events-backend file \
-            --storage-driver overlay "$@"
+        pm_store_flags "$PM_DIR"
+        pm_store_env "$PM_DIR" "$PM_DIR/containers.conf"
+        exec env "${PM_ENV[@]}" timeout --foreground -k 5 "$PM_TIMEOUT" podman "${PM_FLAGS[@]}" "$@"
     )
 }
 
-pm_write_conf() {
-    cat >"$PM_DIR/containers.conf" <<EOF
-[containers]
-# the machine's hard limits may be lower than podman's default nofile
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-netns = "none"
-log_driver = "k8s-file"
-[engine]
-conmon_path = ["$PM_DIR/bin/tether-conmon"]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$PM_DIR/tmp/events/events.log"
-tmp_dir = "$PM_DIR/tmp"
-static_dir = "$PM_DIR/root/libpod"
-volume_path = "$PM_DIR/root/volumes"
-image_copy_tmp_dir = "$PM_DIR/vartmp"
-lock_type = "file"
-runtime = "$PM_DIR/bin/runc"
-[network]
-network_backend = "cni"
-network_config_dir = "$PM_DIR/cni"
-EOF
-    printf 'unqualified-search-registries = []\nshort-name-mode = "permissive"\n' \
-        >"$PM_DIR/registries.conf"
-}
-
 pm_write_wrappers() {
-    # Named runc: podman adds the --log-format=json runtime arguments only for runtimes it
-    # knows by name.
-    printf '#!/bin/sh\nexec /usr/sbin/runc --root %s/runc "$@"\n' "$PM_DIR" >"$PM_DIR/bin/runc"
     cat >"$PM_DIR/bin/tether-conmon" <<EOF
 #!/bin/sh
 export ASAN_OPTIONS=log_path=$PM_DIR/san/asan:detect_leaks=1
@@ -110,29 +72,7 @@ export UBSAN_OPTIONS=log_path=$PM_DIR/san/ubsan:print_stacktrace=1:halt_on_error
 export TETHER_CONMON_LOG=$PM_DIR/monitor.log
 exec "${PM_CONMON:-$TETHER_BIN_DIR/tether-conmon}" "\$@"
 EOF
-    chmod 755 "$PM_DIR/bin/runc" "$PM_DIR/bin/tether-conmon"
-}
-
-# busybox's static binary and one link per applet, imported as an image with a private
-# /var/lib (see the top).
-pm_import_image() {
-    local rootfs=$PM_DIR/build/rootfs
-    mkdir -p "$rootfs"/{bin,proc,sys,dev,tmp,etc,root,run} "$PM_DIR/build/varlib"
-    chmod 1777 "$rootfs/tmp"
-    cp /bin/busybox "$rootfs/bin/busybox"
-    (cd "$rootfs/bin" && for a in $(./busybox --list); do
-        [ "$a" = busybox ] || ln -sf busybox "$a"
-    done)
-    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
-    printf 'root:x:0:\n' >"$rootfs/etc/group"
-    tar -C "$rootfs" -cf "$PM_DIR/build/busybox.tar" .
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    PM_FN=$(declare -f p) unshare -m --propagation private bash -c '
-        eval "$PM_FN"
-        mount --bind "$PM_DIR/build/varlib" /var/lib &&
-        p import -q --change "CMD [\"/bin/sh\"]" --change "ENV PATH=/bin" \
-            "$PM_DIR/build/busybox.tar" '"$PM_IMAGE"' >/dev/null' || return 1
-    rm -rf "$PM_DIR/build"
+    chmod 755 "$PM_DIR/bin/tether-conmon"
 }
 
 pm_setup() {
@@ -145,10 +85,12 @@ pm_setup() {
     PM_DIR=$(mktemp -d /tmp/tpm.XXXXXX) # short: attach socket paths are bound by length
     export PM_DIR
     trap pm_teardown EXIT
-    mkdir -p "$PM_DIR"/{root,runroot,tmp,runc,cni,vartmp,bin,cwd,san,work}
-    pm_write_conf
+    pm_store_init "$PM_DIR"
+    mkdir -p "$PM_DIR"/{san,work}
+    pm_store_conf "$PM_DIR" "$PM_DIR/containers.conf" "$PM_DIR/bin/tether-conmon"
     pm_write_wrappers
-    pm_import_image || pm_fail_setup "podman import failed"
+    pm_store_import "$PM_DIR" "$PM_DIR/containers.conf" "$PM_IMAGE" ||
+        pm_fail_setup "podman import failed"
     # podman must take the monitor: it falls back to another conmon in silence when it
     # does not like its --version.
     local conmon

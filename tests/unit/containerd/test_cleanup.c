@@ -1,6 +1,7 @@
 /* The `delete` command's work with a bundle alone: the exit the shim recorded (or 137 now
  * without one), the init's pid, and a runtime named in the bundle that is run with
  * `delete --force`. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,6 +65,8 @@ static void test_cleanup_bundle(void **state)
     cleanup_free char *runtime = NULL;
     cleanup_free char *log = NULL;
     cleanup_free char *saved = NULL;
+    cleanup_free char *root = NULL;
+    cleanup_free char *task_dir = NULL;
     char *text = NULL;
     struct tether_error err = {0};
 
@@ -79,6 +82,11 @@ static void test_cleanup_bundle(void **state)
     }
     saved = xasprintf("{\"runtime\":\"%s\",\"root\":\"%s/root\"}", runtime, dir);
     write_text(dir, "tether.json", saved);
+    /* The runtime has the container: a directory of it under its root. */
+    root = xasprintf("%s/root", dir);
+    task_dir = xasprintf("%s/root/task1", dir);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(task_dir, 0700), 0);
     write_text(dir, "init.pid", "4242");
     write_text(dir, "exit.json", "{\"exit_status\":3,\"exited_at\":\"2024-01-02T03:04:05.5Z\"}\n");
 
@@ -103,6 +111,17 @@ static void test_cleanup_bundle(void **state)
     assert_int_equal(res.pid, 0);
     assert_int_equal(res.exit_status, 137);
     assert_true(res.exited_at.tv_sec >= before.tv_sec);
+
+    /* The runtime no longer has the container (the task was deleted through the shim): it
+     * is not run at all, and nothing is reported. */
+    assert_int_equal(rmdir(task_dir), 0);
+    remove_text(dir, "runtime.args");
+    warnings[0] = '\0';
+    tether_ctrd_cleanup_run(dir, "task1", "ns1", collect, &res);
+    assert_int_equal(access(log, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_string_equal(warnings, "");
+    assert_int_equal(rmdir(root), 0);
 
     remove_text(dir, "tether.json");
     remove_text(dir, "runtime.sh");

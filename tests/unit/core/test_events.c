@@ -148,9 +148,12 @@ static void test_events_growth_keeps_slots(void **state)
     struct tether_events ev;
 
     (void)state;
-    /* A cap that is not a power of two: the ring grows 16 -> 20 and then wraps. */
+    /* A cap that is not a power of two: the ring grows 4, 8, 16, then 20, and wraps. */
     tether_events_init(&ev, 20);
-    publish_n(&ev, 17);
+    publish_n(&ev, 3);
+    assert_int_equal(ev.alloc, 4);
+    check_retained(&ev, 1, 3);
+    publish_n(&ev, 14);
     check_retained(&ev, 1, 17);
     assert_int_equal(ev.alloc, 20);
     publish_n(&ev, 33);
