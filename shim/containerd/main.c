@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tether/launch.h>
 #include <tether/sock.h>
 #include <tether/util.h>
 
@@ -215,7 +216,7 @@ static int daemon_stdio(const char *bundle, struct tether_log *log, struct tethe
     if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
         return tether_error_set(err, errno, "dup2");
     /* Never blocks: a full FIFO drops lines rather than stalling the loop. */
-    log->fd = open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    log->fd = open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     return 0;
 }
 
@@ -227,12 +228,14 @@ static void __attribute__((noreturn)) daemon_main(struct tether_ctrd_shim *shim,
 
     oom_score_above(containerd);
     if (daemon_stdio(bundle, &shim->log, &err) < 0 || chdir("/") < 0) {
-        dprintf(sync_fd, "ERR %s\n", err.msg[0] ? err.msg : "chdir /");
+        if (err.msg[0] == '\0')
+            tether_error_set(&err, errno, "chdir /");
+        tether_launch_fail(sync_fd, &err);
         _exit(1);
     }
     if (tether_ctrd_shim_init(shim, listen_fd, &err) < 0) {
         log_error(&shim->log, "%s", err.msg);
-        dprintf(sync_fd, "ERR %s\n", err.msg);
+        tether_launch_fail(sync_fd, &err);
         tether_ctrd_shim_fini(shim);
         _exit(1);
     }
@@ -244,56 +247,6 @@ static void __attribute__((noreturn)) daemon_main(struct tether_ctrd_shim *shim,
         log_error(&shim->log, "%s", err.msg);
     tether_ctrd_shim_fini(shim);
     _exit(rc < 0 ? 1 : 0);
-}
-
-/* fork, setsid, fork: returns 1 in the daemon with *sync_fd to report on; 0 in the caller
- * once the daemon reported it serves; -1 with err when it did not. */
-static __attribute__((noinline)) int launch(int *sync_fd, struct tether_error *err)
-{
-    char buf[TETHER_ERROR_MSG_MAX + 8];
-    size_t len = 0;
-    int pipefd[2], status;
-    pid_t child, pid;
-
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return tether_error_set(err, errno, "pipe");
-    child = fork();
-    if (child < 0)
-        return tether_error_set(err, errno, "fork");
-    if (child == 0) {
-        close(pipefd[0]);
-        if (setsid() < 0)
-            _exit(1);
-        pid = fork();
-        if (pid < 0)
-            _exit(1);
-        if (pid == 0) {
-            *sync_fd = pipefd[1];
-            return 1;
-        }
-        _exit(0);
-    }
-    close(pipefd[1]);
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    for (;;) {
-        ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (memchr(buf, '\n', len) != NULL || len == sizeof(buf) - 1)
-            break;
-    }
-    close(pipefd[0]);
-    buf[len] = '\0';
-    if (strncmp(buf, "OK", 2) == 0)
-        return 0;
-    buf[strcspn(buf, "\n")] = '\0';
-    if (strncmp(buf, "ERR ", 4) == 0)
-        return tether_error_set(err, 0, "%s", buf + 4);
-    return tether_error_set(err, 0, "the shim died while starting");
 }
 
 static int answer_address(const char *bundle, const char *socket_path, struct tether_error *err)
@@ -314,7 +267,8 @@ static int cmd_start(const struct args *a, struct tether_error *err)
     cleanup_close int lock_fd = -1;
     const char *ttrpc = getenv("TTRPC_ADDRESS");
     pid_t containerd = getppid();
-    int listen_fd, sync_fd = -1, rc;
+    struct tether_launch launch;
+    int listen_fd, rc;
 
     if (getcwd(bundle, sizeof(bundle)) == NULL)
         return tether_error_set(err, errno, "getcwd");
@@ -348,11 +302,11 @@ static int cmd_start(const struct args *a, struct tether_error *err)
         .runtime_root = xasprintf("%s/%s", TETHER_CTRD_RUNTIME_ROOT, a->ns),
         .log_level = shim.log.level,
     };
-    rc = launch(&sync_fd, err);
+    rc = tether_launch(&launch, err);
     if (rc == 1) {
         /* The lock stays with the caller, which lets go once it printed the address. */
         close(lock_fd);
-        daemon_main(&shim, bundle, listen_fd, sync_fd, containerd);
+        daemon_main(&shim, bundle, listen_fd, launch.sync_fd, containerd);
     }
     close(listen_fd);
     if (rc < 0) {

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include <tether/launch.h>
 #include <tether/paths.h>
 #include <tether/util.h>
 
@@ -346,72 +347,20 @@ static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int 
     int rc;
 
     if (chdir("/") < 0 || redirect_stdio(log_path, &shim->log.fd, &err) < 0) {
-        dprintf(sync_fd, "ERR %s\n", err.msg[0] ? err.msg : "chdir /");
+        if (err.msg[0] == '\0')
+            tether_error_set(&err, errno, "chdir /");
+        tether_launch_fail(sync_fd, &err);
         _exit(1);
     }
     rc = serve(shim, sync_fd, &err);
     if (rc < 0) {
         log_error(&shim->log, "%s", err.msg);
         /* When the launcher still waits, it reports the reason and cleans up. */
-        dprintf(sync_fd, "ERR %s\n", err.msg);
+        tether_launch_fail(sync_fd, &err);
     }
     tether_shim_fini(shim);
     remove_state(&shim->cfg, false);
     _exit(rc < 0 ? 1 : 0);
-}
-
-/* Detaches: one fork; the child leaves the caller's session (setsid) and becomes the daemon.
- * (A second fork, so that the daemon is no session leader, cost one more process creation
- * on every launch; see daemon_main for the terminal.) Returns 1 in the daemon with
- * *sync_fd set to the pipe it reports readiness on; 0 in the caller once the daemon is
- * ready (the JSON line is printed); -1 with err when it is not. The daemon returns instead
- * of running from here so that this frame is not on its stack for its whole life. */
-static __attribute__((noinline)) int launch(struct tether_shim *shim, int *sync_fd,
-                                            struct tether_error *err)
-{
-    char buf[TETHER_ERROR_MSG_MAX + 8];
-    size_t len = 0;
-    int pipefd[2];
-    pid_t child;
-
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return tether_error_set(err, errno, "pipe");
-    child = fork();
-    if (child < 0)
-        return tether_error_set(err, errno, "fork");
-    if (child == 0) {
-        close(pipefd[0]);
-        if (setsid() < 0)
-            _exit(1);
-        *sync_fd = pipefd[1];
-        return 1;
-    }
-    close(pipefd[1]);
-    for (;;) {
-        ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (memchr(buf, '\n', len) != NULL || len == sizeof(buf) - 1)
-            break;
-    }
-    close(pipefd[0]);
-    buf[len] = '\0';
-    if (strncmp(buf, "OK ", 3) == 0) {
-        print_ready(&shim->cfg, child);
-        return 0;
-    }
-    /* The daemon failed and is leaving (or gone): reap it before its state is removed. */
-    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (strncmp(buf, "ERR ", 4) == 0) {
-        buf[strcspn(buf, "\n")] = '\0';
-        return tether_error_set(err, 0, "%s", buf + 4);
-    }
-    return tether_error_set(err, 0, "the shim died while starting (see %s/shim.log)",
-                            shim->cfg.dir);
 }
 
 int main(int argc, char **argv)
@@ -420,7 +369,8 @@ int main(int argc, char **argv)
     struct tether_error err = {0};
     sigset_t all;
     bool created = false;
-    int lock_fd = -1, sync_fd = -1, rc;
+    struct tether_launch launch;
+    int lock_fd = -1, rc;
 
     /* Every signal is taken synchronously through the signalfd; none is ever delivered
      * asynchronously. Runtime children get a clean mask before exec. */
@@ -447,13 +397,18 @@ int main(int argc, char **argv)
         remove_state(&shim.cfg, rc < 0 && created);
         return rc < 0 ? 1 : 0;
     }
-    rc = launch(&shim, &sync_fd, &err);
+    rc = tether_launch(&launch, &err);
     if (rc == 1)
-        daemon_main(&shim, sync_fd);
+        daemon_main(&shim, launch.sync_fd);
     if (rc < 0) {
-        fprintf(stderr, "tether-shim: %s\n", err.msg);
+        if (launch.line[0] == '\0')
+            fprintf(stderr, "tether-shim: the shim died while starting (see %s/shim.log)\n",
+                    shim.cfg.dir);
+        else
+            fprintf(stderr, "tether-shim: %s\n", err.msg);
         remove_state(&shim.cfg, created);
         return 1;
     }
+    print_ready(&shim.cfg, launch.daemon);
     return 0;
 }
