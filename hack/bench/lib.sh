@@ -184,6 +184,20 @@ ctd_stop() {
 
 ctdt_stop() { ctd_stop "$@"; }
 
+# floor: a program doing nothing (coreutils' sleep, linked to the C library alone), the
+# memory any idle process costs here: its PSS holds its share of the C library and of the
+# dynamic loader, as every monitor's does.
+floor_start() {
+    sleep 1000000 >/dev/null 2>&1 &
+    echo "$!" >"$RUN/pids/floor-$1"
+    echo "$! $!"
+}
+
+floor_stop() {
+    [ -f "$RUN/pids/floor-$1" ] && kill "$(cat "$RUN/pids/floor-$1")" 2>/dev/null
+    rm -f "$RUN/pids/floor-$1"
+}
+
 # pm_exec CONF CMD...: CMD with the environment and working directory podman has on the
 # private store with containers.conf CONF (conmon.conf or tether.conf: which monitor podman
 # runs). PM_FLAGS (pm_store_flags) holds podman's options for the store.

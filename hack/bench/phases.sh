@@ -9,6 +9,7 @@ L_CTD="containerd-shim-runc-v2"
 L_CTDT="containerd-shim-tether-v2"
 L_PMC="conmon (podman)"
 L_PMT="tether-conmon (podman)"
+L_FLOOR="floor: an idle program (sleep)"
 # L_BASE ("tether-shim @REV") is set by run.sh when a baseline is measured.
 
 # label KIND
@@ -21,6 +22,7 @@ label() {
     ctdt) echo "$L_CTDT" ;;
     pmc) echo "$L_PMC" ;;
     pmt) echo "$L_PMT" ;;
+    floor) echo "$L_FLOOR" ;;
     esac
 }
 
@@ -38,6 +40,7 @@ phase_memory() {
     local -a subjects idle=()
     local -A pids
     mapfile -t subjects < <(shims)
+    subjects+=(floor)
     say "memory: $n idle container(s) per shim (${subjects[*]})"
     sec="Memory per shim, idle container, N=$n"
     for s in "${subjects[@]}"; do pids[$s]=; done
@@ -54,6 +57,7 @@ phase_memory() {
     for m in RSS PSS Private_Dirty threads; do
         meta "N=$n: $m" section "$sec"
         meta "N=$n: $m" ref "$L_TETHER"
+        meta "N=$n: $m" floor "$L_FLOOR"
     done
     if [ "$n" -gt 1 ]; then
         meta "N=$n: PSS" chart "memory|tether-shim and its peers: PSS per shim, $n idle containers each"
@@ -81,20 +85,22 @@ phase_containerd() {
     local -a ids
     say "containerd: $n idle containers per shim (ctr run -d)"
     sec="containerd: memory per container, $n idle containers (ctr run -d, one shim each)"
-    for s in ctd ctdt; do pids[$s]=; done
+    for s in ctd ctdt floor; do pids[$s]=; done
     for ((i = 1; i <= n; i++)); do
-        for s in ctd ctdt; do
+        for s in ctd ctdt floor; do
             start_idle "$s" "c$n-$s-$i"
             pids[$s]+=" $SPID"
         done
     done
     sleep 2
-    for s in ctd ctdt; do
+    for s in ctd ctdt floor; do
         for pid in ${pids[$s]}; do record_memory "containerd, N=$n" "$(label "$s")" "$pid"; done
     done
+    for ((i = 1; i <= n; i++)); do floor_stop "c$n-floor-$i"; done
     for m in RSS PSS Private_Dirty threads; do
         meta "containerd, N=$n: $m" section "$sec"
         meta "containerd, N=$n: $m" ref "$L_CTDT"
+        meta "containerd, N=$n: $m" floor "$L_FLOOR"
     done
     meta "containerd, N=$n: PSS" chart \
         "memory-containerd|containerd: PSS per container, $n idle containers (one shim each)"
@@ -172,20 +178,22 @@ phase_podman() {
     pm_store_flags "$PMD"
     say "podman: $n idle containers per monitor (podman run -d)"
     sec="podman: memory per container monitor, $n idle containers (podman run -d)"
-    for s in pmc pmt; do pids[$s]=; done
+    for s in pmc pmt floor; do pids[$s]=; done
     for ((i = 1; i <= n; i++)); do
-        for s in pmc pmt; do
+        for s in pmc pmt floor; do
             start_idle "$s" "p$n-$s-$i"
             pids[$s]+=" $SPID"
         done
     done
     sleep 2
-    for s in pmc pmt; do
+    for s in pmc pmt floor; do
         for pid in ${pids[$s]}; do record_memory "podman, N=$n" "$(label "$s")" "$pid"; done
     done
+    for ((i = 1; i <= n; i++)); do floor_stop "p$n-floor-$i"; done
     for m in RSS PSS Private_Dirty threads; do
         meta "podman, N=$n: $m" section "$sec"
         meta "podman, N=$n: $m" ref "$L_PMT"
+        meta "podman, N=$n: $m" floor "$L_FLOOR"
     done
     meta "podman, N=$n: PSS" chart \
         "memory-podman|podman: PSS per container monitor, $n idle containers"

@@ -371,6 +371,19 @@ END {
     m = "podman run --rm true"; t = med(m, T); c = med(m, R)
     if (t != "" && c != "" && t > c)
         LOSS[++nl] = sprintf("%s: %s ms with tether-conmon against %s ms with conmon (%+.1f%%, minima %s and %s ms): besides the monitor, a run times podman itself, its cleanup process and the runtime, the same for both", m, fmt(t), fmt(c), (t - c) / c * 100, fmt(MIN[m, T]), fmt(MIN[m, R]))
+    # A PSS goal missed: what any idle program costs beside the monitors, measured alike.
+    FL = "floor: an idle program (sleep)"
+    split("", PG)
+    PG[1] = "podman, N=" SUBSEP "tether-conmon (podman)" SUBSEP 200
+    PG[2] = "containerd, N=" SUBSEP "containerd-shim-tether-v2" SUBSEP 400
+    for (i = 1; i <= 2; i++) {
+        split(PG[i], pg, SUBSEP)
+        m = firstmetric(pg[1]); if (m == "") continue
+        k = substr(m, 1, index(m, ":") - 1)
+        t = med(k ": PSS", pg[2]); f = med(k ": PSS", FL)
+        if (t == "" || f == "" || t <= pg[3] + 0) continue
+        LOSS[++nl] = sprintf("%s: PSS: a program doing nothing (coreutils\047 sleep, linked to the C library alone), %s of them started beside the monitors and measured alike, takes %s KiB PSS and %s KiB Private_Dirty each here, what an idle process linked to the C library costs on this machine at the least; %s takes %s KiB PSS and %s KiB Private_Dirty, %s KiB and %s KiB above it", k, substr(k, index(k, "N=") + 2), fmt(f), fmt(med(k ": Private_Dirty", FL)), pg[2], fmt(t), fmt(med(k ": Private_Dirty", pg[2])), fmt(t - f), fmt(med(k ": Private_Dirty", pg[2]) - med(k ": Private_Dirty", FL)))
+    }
     printf "Where tether loses\n"
     if (nl == 0) printf "  nowhere in this run\n"
     for (i = 1; i <= nl; i++) printf "  %s\n", LOSS[i]

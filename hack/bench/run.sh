@@ -252,6 +252,9 @@ cleanup() {
         fi
     done
     while read -r p; do kill_if "$p" conmon; done <"$WS/conmon.pids"
+    for p in "$RUN"/pids/floor-*; do
+        [ -f "$p" ] && kill_if "$(cat "$p")" sleep
+    done
     for d in "$RUNC_ROOT" "$CTD_RUNC_ROOT/$NS" "$CTDT_RUNC_ROOT"; do
         [ -d "$d" ] || continue
         for id in $("$RUNC" --root "$d" list -q 2>/dev/null); do
