@@ -33,6 +33,8 @@ cleanup() {
     awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
         while read -r m; do umount -l "$m"; done
     rm -rf "$work"
+    # runc's root of this namespace, which the shim made (only when empty: nothing left in it).
+    rmdir "/run/containerd/runc/$ns" 2>/dev/null
     exit "$status"
 }
 trap cleanup EXIT
