@@ -213,9 +213,12 @@ void tether_format_time(const struct timespec *ts, char *buf, size_t len)
     snprintf(buf, len, "%s.%09ldZ", base, ts->tv_nsec);
 }
 
+/* Names in place, not pointers: a table of pointers would need relocating at every start
+ * and sit in the relocated read-only data, whose pages each process dirties; this one stays
+ * in shared read-only data. */
 static const struct {
     int sig;
-    const char *name;
+    char name[8];
 } signal_names[] = {
     {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
     {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},   {SIGFPE, "FPE"},
