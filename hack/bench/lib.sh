@@ -100,6 +100,49 @@ idle_window() {
     done
 }
 
+# idle_set TAG N KIND...: N idle containers of each KIND (named TAG-KIND-I), started
+# interleaved so that drift hits every kind alike, then two seconds to settle; IDLE_PIDS[KIND]
+# holds the pids measured (shims, monitors, floor processes).
+declare -A IDLE_PIDS
+idle_set() {
+    local tag=$1 n=$2 i s
+    shift 2
+    IDLE_PIDS=()
+    for s in "$@"; do IDLE_PIDS[$s]=; done
+    for ((i = 1; i <= n; i++)); do
+        for s in "$@"; do
+            start_idle "$s" "$tag-$s-$i"
+            IDLE_PIDS[$s]+=" $SPID"
+        done
+    done
+    sleep 2
+}
+
+# idle_memory PREFIX SECTION REF KIND...: records the memory of every pid of idle_set's
+# KINDs under PREFIX, and describes the metrics (their section, the subject they are
+# compared with, the floor).
+idle_memory() {
+    local prefix=$1 sec=$2 ref=$3 s pid m
+    shift 3
+    for s in "$@"; do
+        for pid in ${IDLE_PIDS[$s]}; do record_memory "$prefix" "$(label "$s")" "$pid"; done
+    done
+    for m in RSS PSS Private_Dirty threads; do
+        meta "$prefix: $m" section "$sec"
+        meta "$prefix: $m" ref "$ref"
+        meta "$prefix: $m" floor "$L_FLOOR"
+    done
+}
+
+# idle_stop TAG N KIND...: stops what idle_set started.
+idle_stop() {
+    local tag=$1 n=$2 i s
+    shift 2
+    for ((i = 1; i <= n; i++)); do
+        for s in "$@"; do "${s}_stop" "$tag-$s-$i"; done
+    done
+}
+
 # start_idle KIND ID: starts an idle container through KIND and sets SPID (the shim's or
 # monitor's pid) and CPID (the container init's pid).
 start_idle() {

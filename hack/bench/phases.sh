@@ -36,43 +36,24 @@ shims() {
 # --- memory per idle shim, and idle wakeups ------------------------------------------------
 # phase_memory N: N idle `sleep` containers per shim, started interleaved.
 phase_memory() {
-    local n=$1 i s pid sec m
+    local n=$1 s m
     local -a subjects idle=()
-    local -A pids
     mapfile -t subjects < <(shims)
     subjects+=(floor)
     say "memory: $n idle container(s) per shim (${subjects[*]})"
-    sec="Memory per shim, idle container, N=$n"
-    for s in "${subjects[@]}"; do pids[$s]=; done
-    for ((i = 1; i <= n; i++)); do
-        for s in "${subjects[@]}"; do
-            start_idle "$s" "m$n-$s-$i"
-            pids[$s]+=" $SPID"
-        done
-    done
-    sleep 2
-    for s in "${subjects[@]}"; do
-        for pid in ${pids[$s]}; do record_memory "N=$n" "$(label "$s")" "$pid"; done
-    done
-    for m in RSS PSS Private_Dirty threads; do
-        meta "N=$n: $m" section "$sec"
-        meta "N=$n: $m" ref "$L_TETHER"
-        meta "N=$n: $m" floor "$L_FLOOR"
-    done
+    idle_set "m$n" "$n" "${subjects[@]}"
+    idle_memory "N=$n" "Memory per shim, idle container, N=$n" "$L_TETHER" "${subjects[@]}"
     if [ "$n" -gt 1 ]; then
         meta "N=$n: PSS" chart "memory|tether-shim and its peers: PSS per shim, $n idle containers each"
         say "idle wakeups over $MEM_IDLE s"
-        for s in "${subjects[@]}"; do idle+=("$(label "$s")=${pids[$s]}"); done
+        for s in "${subjects[@]}"; do idle+=("$(label "$s")=${IDLE_PIDS[$s]}"); done
         idle_window "idle $MEM_IDLE s" "$MEM_IDLE" "${idle[@]}"
-        sec="Idle wakeups per shim over $MEM_IDLE s (N=$n)"
         for m in "context switches" "CPU time"; do
-            meta "idle $MEM_IDLE s: $m" section "$sec"
+            meta "idle $MEM_IDLE s: $m" section "Idle wakeups per shim over $MEM_IDLE s (N=$n)"
             meta "idle $MEM_IDLE s: $m" ref "$L_TETHER"
         done
     fi
-    for ((i = 1; i <= n; i++)); do
-        for s in "${subjects[@]}"; do "${s}_stop" "m$n-$s-$i"; done
-    done
+    idle_stop "m$n" "$n" "${subjects[@]}"
 }
 
 # --- containerd: its shims side by side ----------------------------------------------------
@@ -81,31 +62,19 @@ POD_ANNOTATION=io.kubernetes.cri.sandbox-id
 
 phase_containerd() {
     local n=$CTD_N i s pid sec m id pss pd nthreads
-    local -A pids spids
+    local -A spids
     local -a ids
     say "containerd: $n idle containers per shim (ctr run -d)"
-    sec="containerd: memory per container, $n idle containers (ctr run -d, one shim each)"
-    for s in ctd ctdt floor; do pids[$s]=; done
-    for ((i = 1; i <= n; i++)); do
-        for s in ctd ctdt floor; do
-            start_idle "$s" "c$n-$s-$i"
-            pids[$s]+=" $SPID"
-        done
-    done
-    sleep 2
-    for s in ctd ctdt floor; do
-        for pid in ${pids[$s]}; do record_memory "containerd, N=$n" "$(label "$s")" "$pid"; done
-    done
-    for ((i = 1; i <= n; i++)); do floor_stop "c$n-floor-$i"; done
-    for m in RSS PSS Private_Dirty threads; do
-        meta "containerd, N=$n: $m" section "$sec"
-        meta "containerd, N=$n: $m" ref "$L_CTDT"
-        meta "containerd, N=$n: $m" floor "$L_FLOOR"
-    done
+    idle_set "c$n" "$n" ctd ctdt floor
+    idle_memory "containerd, N=$n" \
+        "containerd: memory per container, $n idle containers (ctr run -d, one shim each)" \
+        "$L_CTDT" ctd ctdt floor
+    idle_stop "c$n" "$n" floor
     meta "containerd, N=$n: PSS" chart \
         "memory-containerd|containerd: PSS per container, $n idle containers (one shim each)"
     say "containerd: idle wakeups over $MEM_IDLE s"
-    idle_window "containerd idle $MEM_IDLE s" "$MEM_IDLE" "$L_CTD=${pids[ctd]}" "$L_CTDT=${pids[ctdt]}"
+    idle_window "containerd idle $MEM_IDLE s" "$MEM_IDLE" "$L_CTD=${IDLE_PIDS[ctd]}" \
+        "$L_CTDT=${IDLE_PIDS[ctdt]}"
     sec="containerd: idle wakeups per shim over $MEM_IDLE s (N=$n)"
     for m in "context switches" "CPU time"; do
         meta "containerd idle $MEM_IDLE s: $m" section "$sec"
@@ -149,9 +118,7 @@ phase_containerd() {
         record "pod of $POD_SIZE: threads of its shims" count "$(label "$s")" "$nthreads"
         for id in "${ids[@]}"; do "${s}_stop" "$id"; done
     done
-    for ((i = 1; i <= n; i++)); do
-        for s in ctd ctdt; do "${s}_stop" "c$n-$s-$i"; done
-    done
+    idle_stop "c$n" "$n" ctd ctdt
     for m in "shim processes" "PSS of its shims" "Private_Dirty of its shims" "threads of its shims"; do
         meta "pod of $POD_SIZE: $m" section "$sec"
         meta "pod of $POD_SIZE: $m" ref "$L_CTDT"
@@ -173,40 +140,25 @@ pm_conf() {
 }
 
 phase_podman() {
-    local n=$PM_N i s pid sec m rep conf ns id out secs bytes pidfile log last
-    local -A pids
+    local n=$PM_N s sec m rep conf ns id out secs bytes pidfile log last
     pm_store_flags "$PMD"
     say "podman: $n idle containers per monitor (podman run -d)"
-    sec="podman: memory per container monitor, $n idle containers (podman run -d)"
-    for s in pmc pmt floor; do pids[$s]=; done
-    for ((i = 1; i <= n; i++)); do
-        for s in pmc pmt floor; do
-            start_idle "$s" "p$n-$s-$i"
-            pids[$s]+=" $SPID"
-        done
-    done
-    sleep 2
-    for s in pmc pmt floor; do
-        for pid in ${pids[$s]}; do record_memory "podman, N=$n" "$(label "$s")" "$pid"; done
-    done
-    for ((i = 1; i <= n; i++)); do floor_stop "p$n-floor-$i"; done
-    for m in RSS PSS Private_Dirty threads; do
-        meta "podman, N=$n: $m" section "$sec"
-        meta "podman, N=$n: $m" ref "$L_PMT"
-        meta "podman, N=$n: $m" floor "$L_FLOOR"
-    done
+    idle_set "p$n" "$n" pmc pmt floor
+    idle_memory "podman, N=$n" \
+        "podman: memory per container monitor, $n idle containers (podman run -d)" \
+        "$L_PMT" pmc pmt floor
+    idle_stop "p$n" "$n" floor
     meta "podman, N=$n: PSS" chart \
         "memory-podman|podman: PSS per container monitor, $n idle containers"
     say "podman: idle wakeups over $MEM_IDLE s"
-    idle_window "podman idle $MEM_IDLE s" "$MEM_IDLE" "$L_PMC=${pids[pmc]}" "$L_PMT=${pids[pmt]}"
+    idle_window "podman idle $MEM_IDLE s" "$MEM_IDLE" "$L_PMC=${IDLE_PIDS[pmc]}" \
+        "$L_PMT=${IDLE_PIDS[pmt]}"
     sec="podman: idle wakeups per monitor over $MEM_IDLE s (N=$n)"
     for m in "context switches" "CPU time"; do
         meta "podman idle $MEM_IDLE s: $m" section "$sec"
         meta "podman idle $MEM_IDLE s: $m" ref "$L_PMT"
     done
-    for ((i = 1; i <= n; i++)); do
-        for s in pmc pmt; do "${s}_stop" "p$n-$s-$i"; done
-    done
+    idle_stop "p$n" "$n" pmc pmt
 
     say "podman: podman run --rm true, 1 warm-up + $PM_LIFE_REPS runs each, interleaved"
     for ((rep = -1; rep < PM_LIFE_REPS; rep++)); do
