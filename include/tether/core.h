@@ -344,8 +344,13 @@ struct tether_core_hooks {
     void *opaque;
 };
 
-/* Sets up the loop, the signalfd (every signal must already be blocked), the subreaper and
- * the runtime. log is the shim's own log (kept by pointer). */
+/* A front end's main() calls this first: every signal blocked, to be taken synchronously
+ * through the core's signalfd (none is ever delivered asynchronously; runtime children get a
+ * clean mask before exec), and SIGPIPE ignored (a write to a gone peer fails with EPIPE). */
+void tether_core_take_signals(void);
+
+/* Sets up the loop, the signalfd (every signal must already be blocked: tether_core_take_signals),
+ * the subreaper and the runtime. log is the shim's own log (kept by pointer). */
 struct tether_core *tether_core_new(const struct tether_core_config *cfg,
                                     const struct tether_core_hooks *hooks,
                                     const struct tether_log *log, struct tether_error *err);

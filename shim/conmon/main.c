@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tether/core.h>
 #include <tether/runtime.h>
 #include <tether/util.h>
 
@@ -318,13 +319,9 @@ int main(int argc, char **argv)
     static struct tether_conmon_opts opts;
     static struct tether_conmon m;
     struct tether_error err = {0};
-    sigset_t all;
     int status;
 
-    /* Every signal is taken through the core's signalfd; none arrives asynchronously. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    tether_core_take_signals();
 
     if (tether_conmon_opts_parse(argc, argv, &opts, &err) < 0) {
         die(NULL, &err);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tether/core.h>
 #include <tether/launch.h>
 #include <tether/sock.h>
 #include <tether/util.h>
@@ -354,13 +355,9 @@ int main(int argc, char **argv)
 {
     struct tether_error err = {0};
     struct args a = {0};
-    sigset_t all;
     int rc;
 
-    /* Every signal is taken synchronously through the core's signalfd. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    tether_core_take_signals();
 
     if (parse_args(argc, argv, &a, &err) < 0 || a.action == NULL) {
         fprintf(stderr, PROG ": %s\n", err.msg);

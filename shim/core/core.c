@@ -87,6 +87,15 @@ static void raise_fd_limit(const struct tether_log *log)
         log_debug(log, "cannot raise the fd limit: %s", strerror(errno));
 }
 
+void tether_core_take_signals(void)
+{
+    sigset_t all;
+
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 struct tether_core *tether_core_new(const struct tether_core_config *cfg,
                                     const struct tether_core_hooks *hooks,
                                     const struct tether_log *log, struct tether_error *err)

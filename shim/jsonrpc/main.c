@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include <tether/core.h>
 #include <tether/launch.h>
 #include <tether/paths.h>
 #include <tether/util.h>
@@ -367,16 +368,11 @@ int main(int argc, char **argv)
 {
     static struct tether_shim shim;
     struct tether_error err = {0};
-    sigset_t all;
     bool created = false;
     struct tether_launch launch;
     int lock_fd = -1, rc;
 
-    /* Every signal is taken synchronously through the signalfd; none is ever delivered
-     * asynchronously. Runtime children get a clean mask before exec. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    tether_core_take_signals();
 
     shim.log.fd = STDERR_FILENO;
     shim.log.level = TETHER_LOG_INFO;
