@@ -188,7 +188,7 @@ void tether_ctrd_cleanup_run(const char *bundle, const char *id, const char *ns,
 
     memset(out, 0, sizeof(*out));
     runtime_delete(bundle, id, ns, warn);
-    if (tether_ctrd_rootfs_unmount(bundle, &err) < 0)
+    if (tether_ctrd_rootfs_unmount(bundle, true, &err) < 0)
         warnf(warn, "%s", err.msg);
     read_exit(bundle, out);
 }

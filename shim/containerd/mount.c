@@ -242,14 +242,14 @@ int tether_ctrd_rootfs_mount(const char *bundle, Containerd__Types__Mount *const
         return tether_error_set(err, errno, "mkdir %s", target);
     for (i = 0; i < n; i++) {
         if (mount_one(mounts[i], target, err) < 0) {
-            tether_ctrd_rootfs_unmount(bundle, &ignored);
+            tether_ctrd_rootfs_unmount(bundle, false, &ignored);
             return -1;
         }
     }
     return 0;
 }
 
-int tether_ctrd_rootfs_unmount(const char *bundle, struct tether_error *err)
+int tether_ctrd_rootfs_unmount(const char *bundle, bool wait_busy, struct tether_error *err)
 {
     cleanup_free char *target = xasprintf("%s/rootfs", bundle);
     const struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
@@ -265,7 +265,7 @@ int tether_ctrd_rootfs_unmount(const char *bundle, struct tether_error *err)
             return 0;
         if (errno != EBUSY)
             return tether_error_set(err, errno, "unmount %s", target);
-        if (++busy < TETHER_CTRD_UMOUNT_BUSY_TRIES) {
+        if (wait_busy && ++busy < TETHER_CTRD_UMOUNT_BUSY_TRIES) {
             nanosleep(&pause, NULL);
             continue;
         }

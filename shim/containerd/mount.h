@@ -35,7 +35,10 @@ void tether_ctrd_mount_opts_fini(struct tether_ctrd_mount_opts *opts);
  * mounted is taken down again. */
 int tether_ctrd_rootfs_mount(const char *bundle, Containerd__Types__Mount *const *mounts, size_t n,
                              struct tether_error *err);
-/* Unmounts everything stacked on <bundle>/rootfs (nothing there is fine). */
-int tether_ctrd_rootfs_unmount(const char *bundle, struct tether_error *err);
+/* Unmounts everything stacked on <bundle>/rootfs (nothing there is fine). A busy mount is
+ * detached (MNT_DETACH: the kernel takes it down once unused); with wait_busy, only after
+ * TETHER_CTRD_UMOUNT_BUSY_TRIES tries 10 ms apart. The daemon never waits (its loop must not
+ * block); the `delete` command, a process of its own, does. */
+int tether_ctrd_rootfs_unmount(const char *bundle, bool wait_busy, struct tether_error *err);
 
 #endif

@@ -178,7 +178,7 @@ static void task_remove(struct tether_ctrd_task *task)
         task_free(task);
         return;
     }
-    if (task->mounted && tether_ctrd_rootfs_unmount(task->bundle, &err) < 0)
+    if (task->mounted && tether_ctrd_rootfs_unmount(task->bundle, false, &err) < 0)
         log_warn(&task->shim->log, "task %s: %s", task->id, err.msg);
     if (task->ctr != NULL && tether_core_remove(task->shim->core, task->ctr, &err) < 0)
         log_warn(&task->shim->log, "task %s: %s", task->id, err.msg);

@@ -1,12 +1,15 @@
 /* Mount options split as mount(8) does (flags, propagation, the rest as data), loop
- * devices refused, and unmounting a root filesystem with nothing mounted; plus the one map
+ * devices refused, unmounting a root filesystem with nothing mounted, and a busy one
+ * detached at once (as the daemon does) or after the retries (as `delete` does); plus the one map
  * of core error kinds to gRPC codes, with the exceptions containerd expects. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,14 +62,60 @@ static void test_unmount_nothing(void **state)
     (void)state;
     assert_non_null(mkdtemp(dir));
     /* No rootfs directory, then an empty one: nothing to take down either way. */
-    assert_int_equal(tether_ctrd_rootfs_unmount(dir, &err), 0);
+    assert_int_equal(tether_ctrd_rootfs_unmount(dir, true, &err), 0);
     rootfs = xasprintf("%s/rootfs", dir);
     assert_int_equal(mkdir(rootfs, 0711), 0);
-    assert_int_equal(tether_ctrd_rootfs_unmount(dir, &err), 0);
+    assert_int_equal(tether_ctrd_rootfs_unmount(dir, true, &err), 0);
     /* No mounts: nothing is made or mounted. */
     assert_int_equal(tether_ctrd_rootfs_mount(dir, NULL, 0, &err), 0);
     rmdir(rootfs);
     rmdir(dir);
+}
+
+static bool mounted(const char *path)
+{
+    char line[4096];
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    bool found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        char *mnt = strchr(line, ' ');
+        for (int i = 0; mnt != NULL && i < 3; i++)
+            mnt = strchr(mnt + 1, ' ');
+        found = mnt != NULL && strncmp(mnt + 1, path, strlen(path)) == 0 &&
+                mnt[1 + strlen(path)] == ' ';
+    }
+    fclose(f);
+    return found;
+}
+
+/* A file open under the rootfs keeps its mount busy: it is detached all the same, at once
+ * without waiting, after the retries with. Needs root (mount); as the whole suite. */
+static void test_unmount_busy(void **state)
+{
+    for (int wait = 0; wait <= 1; wait++) {
+        char dir[] = "/tmp/tether-mount-XXXXXX";
+        struct tether_error err = {0};
+        cleanup_free char *rootfs = NULL;
+        cleanup_free char *file = NULL;
+        int fd;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        rootfs = xasprintf("%s/rootfs", dir);
+        file = xasprintf("%s/held", rootfs);
+        assert_int_equal(mkdir(rootfs, 0711), 0);
+        assert_int_equal(mount("tmpfs", rootfs, "tmpfs", 0, "size=1m"), 0);
+        fd = open(file, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(umount2(rootfs, UMOUNT_NOFOLLOW), -1); /* busy indeed */
+        assert_int_equal(tether_ctrd_rootfs_unmount(dir, wait == 1, &err), 0);
+        assert_false(mounted(rootfs));
+        close(fd);
+        rmdir(rootfs);
+        rmdir(dir);
+    }
 }
 
 static void test_status_codes(void **state)
@@ -105,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_unmount_nothing),
+        cmocka_unit_test(test_unmount_busy),
         cmocka_unit_test(test_status_codes),
     };
 
