@@ -47,9 +47,14 @@ int tether_outbuf_send(struct tether_outbuf *b, int fd)
         b->off += (size_t)n;
     }
     b->off = b->len = 0;
-    if (b->cap > OUTBUF_KEEP)
-        tether_outbuf_free(b);
+    tether_outbuf_trim(b);
     return 0;
+}
+
+void tether_outbuf_trim(struct tether_outbuf *b)
+{
+    if (b->len == b->off && b->cap > OUTBUF_KEEP)
+        tether_outbuf_free(b);
 }
 
 void tether_outbuf_free(struct tether_outbuf *b)

@@ -60,9 +60,7 @@ void tether_pump_close(struct tether_pump *pump)
     if (pump->src.fd >= 0)
         close(pump->src.fd);
     pump->src.fd = -1;
-    free(pump->buf);
-    pump->buf = NULL;
-    pump->off = pump->len = pump->cap = 0;
+    tether_outbuf_free(&pump->queue);
 }
 
 /* One write(2); returns bytes written, 0 when the fd is full, -1 (errno) when it failed. */
@@ -94,24 +92,26 @@ ssize_t tether_pump_try(struct tether_pump *pump, const void *data, size_t len,
 static void fail(struct tether_pump *pump)
 {
     pump->failed = true;
-    pump->off = pump->len = 0;
+    pump->queue.off = pump->queue.len = 0;
     watch(pump, false);
 }
 
 /* Writes the queue out as far as the fd takes it. */
 static void flush(struct tether_pump *pump)
 {
-    while (pump->off < pump->len) {
-        ssize_t n = write_some(pump->src.fd, pump->buf + pump->off, pump->len - pump->off);
+    struct tether_outbuf *q = &pump->queue;
+
+    while (q->off < q->len) {
+        ssize_t n = write_some(pump->src.fd, q->data + q->off, q->len - q->off);
         if (n < 0) {
             fail(pump);
             return;
         }
         if (n == 0)
             return;
-        pump->off += (size_t)n;
+        q->off += (size_t)n;
     }
-    pump->off = pump->len = 0;
+    q->off = q->len = 0;
 }
 
 void tether_pump_write(struct tether_pump *pump, const void *data, size_t len)
@@ -120,7 +120,7 @@ void tether_pump_write(struct tether_pump *pump, const void *data, size_t len)
 
     if (pump->src.fd < 0 || pump->failed || len == 0)
         return;
-    if (pump->len == pump->off) {
+    if (tether_outbuf_pending(&pump->queue) == 0) {
         n = write_some(pump->src.fd, data, len);
         if (n < 0) {
             fail(pump);
@@ -131,26 +131,13 @@ void tether_pump_write(struct tether_pump *pump, const void *data, size_t len)
         return;
     data = (const char *)data + n;
     len -= (size_t)n;
-    if (pump->off > 0 && pump->len + len > pump->cap) {
-        memmove(pump->buf, pump->buf + pump->off, pump->len - pump->off);
-        pump->len -= pump->off;
-        pump->off = 0;
-    }
-    if (pump->len + len > pump->cap) {
-        size_t cap = pump->cap ? pump->cap : 65536;
-        while (cap < pump->len + len)
-            cap *= 2;
-        pump->buf = xrealloc(pump->buf, cap);
-        pump->cap = cap;
-    }
-    memcpy(pump->buf + pump->len, data, len);
-    pump->len += len;
+    tether_outbuf_append(&pump->queue, data, len);
     watch(pump, true);
 }
 
 size_t tether_pump_pending(const struct tether_pump *pump)
 {
-    return pump->len - pump->off;
+    return tether_outbuf_pending(&pump->queue);
 }
 
 void tether_pump_notify_writable(struct tether_pump *pump)
@@ -182,11 +169,7 @@ static void pump_cb(struct tether_loop *loop, struct tether_source *src, uint32_
     if (tether_pump_pending(pump) > 0 && !pump->failed)
         return;
     watch(pump, false);
-    if (pump->buf != NULL && pump->cap > 65536) {
-        free(pump->buf);
-        pump->buf = NULL;
-        pump->cap = 0;
-    }
+    tether_outbuf_trim(&pump->queue);
     if (pump->close_when_done) {
         tether_pump_close(pump);
         pump->close_when_done = false;

@@ -13,15 +13,15 @@
 
 #include <tether/error.h>
 #include <tether/loop.h>
+#include <tether/outbuf.h>
 
 struct tether_pump {
     struct tether_source src; /* fd -1 when closed */
     struct tether_loop *loop;
-    char *buf;
-    size_t off, len, cap;
-    bool watching;        /* registered for EPOLLOUT */
-    bool close_when_done; /* close once the buffer is out */
-    bool failed;          /* the fd refused a write (EPIPE…): everything is dropped */
+    struct tether_outbuf queue; /* what the fd did not take yet */
+    bool watching;              /* registered for EPOLLOUT */
+    bool close_when_done;       /* close once the buffer is out */
+    bool failed;                /* the fd refused a write (EPIPE…): everything is dropped */
     /* The buffer went out (or was dropped when the fd failed); may be NULL. */
     void (*drained)(struct tether_pump *pump);
 };
