@@ -8,6 +8,7 @@
 # own build of a baseline revision.
 #
 #   hack/bench/run.sh [--quick] [--doc PATH | --no-doc] [--baseline REV | --no-baseline]
+#                     [--only PHASE[,PHASE...]]
 #
 # Measures: memory per idle shim (N=1 and N=20; containerd and podman N=10, and a pod of 3
 # containers), idle wakeups, the lifecycle latency of a `true` container and its phases,
@@ -20,6 +21,10 @@
 # default is 12299ae, the last commit before the core became a library of its own, when the
 # repository has it; --quick measures no baseline unless asked. The baseline's build is kept
 # in BUILD/baseline-<commit> for the next run.
+#
+# --only: run these phases alone (memory, containerd, podman, lifecycle, exit, log, density,
+# rpc), with the counts of a full run (or of --quick) and no page written: to look at one
+# figure again after a change, in minutes.
 #
 # --quick: small counts and sizes, a minute or two, no page written: proves the harness works
 # (CI). Needs root (containers); installs its Debian packages when one is missing; builds
@@ -36,6 +41,7 @@ HB=$REPO/hack/bench
 
 QUICK=0
 DOC=
+ONLY=
 BASELINE=default
 usage() {
     awk 'NR == 1 { next } !/^#/ || /shellcheck/ { exit } { sub(/^# ?/, ""); print }' "$0"
@@ -55,6 +61,12 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --no-baseline) BASELINE=none ;;
+    --only)
+        [ $# -ge 2 ] || { usage >&2; exit 2; }
+        ONLY=,$2,
+        DOC=none
+        shift
+        ;;
     -h | --help)
         usage
         exit 0
@@ -391,15 +403,19 @@ pkgver() {
 source "$HB/phases.sh"
 
 T0=$SECONDS
-phase_memory 1
-phase_memory "$MEM_N"
-phase_containerd
-phase_podman
-phase_lifecycle
-phase_exit
-phase_log
-phase_density
-phase_rpc
+# want PHASE: whether this run measures PHASE (all of them unless --only).
+want() { [ -z "$ONLY" ] || [[ $ONLY == *",$1,"* ]]; }
+if want memory; then
+    phase_memory 1
+    phase_memory "$MEM_N"
+fi
+want containerd && phase_containerd
+want podman && phase_podman
+want lifecycle && phase_lifecycle
+want exit && phase_exit
+want log && phase_log
+want density && phase_density
+want rpc && phase_rpc
 {
     printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'duration\t%s s\n' "$((SECONDS - T0))"
