@@ -375,6 +375,16 @@ void tether_core_leave(struct tether_core *core);
 /* Tells the core that the current turn did work that touched memory (a request). */
 void tether_core_busy(struct tether_core *core);
 
+/* Runs fn(arg) in a process of its own (fork(2); the shim is one thread, so the child may
+ * allocate and log) and, from the loop, calls done(opaque, wait_status) once that process
+ * has exited: for work that can keep the kernel busy for milliseconds, such as an unmount
+ * that syncs a filesystem, and must not hold up every other client and container. fn's
+ * return value is the child's exit status. Children still running at tether_core_shutdown()
+ * are left to finish on their own, without a call to done. */
+int tether_core_fork(struct tether_core *core, int (*fn)(void *arg), void *arg,
+                     void (*done)(void *opaque, int wait_status), void *opaque,
+                     struct tether_error *err);
+
 /* The runtime's `--version` first line. Result: text. */
 int tether_core_runtime_version(struct tether_core *core, struct tether_call *call,
                                 struct tether_error *err);

@@ -21,6 +21,14 @@
 #include "job.h"
 #include "reaper.h"
 
+struct tether_forked {
+    struct tether_child child;
+    struct tether_core *core;
+    void (*done)(void *opaque, int wait_status);
+    void *opaque;
+    struct tether_forked *next;
+};
+
 struct tether_core {
     const struct tether_log *log;
     struct tether_loop loop;
@@ -30,7 +38,8 @@ struct tether_core {
     struct tether_source signal_src;
     struct tether_core_hooks hooks;
     struct tether_job_env jobenv;
-    struct tether_job *jobs; /* runtime commands of the core itself (version) */
+    struct tether_job *jobs;      /* runtime commands of the core itself (version) */
+    struct tether_forked *forked; /* tether_core_fork() children still running */
     char runtime_version[128];
     unsigned runtime_timeout_ms;
     char *init_path;
@@ -167,6 +176,12 @@ static void free_removed(struct tether_core *core)
 void tether_core_shutdown(struct tether_core *core)
 {
     tether_job_abort_all(&core->reaper, &core->jobs);
+    while (core->forked != NULL) {
+        struct tether_forked *f = core->forked;
+        core->forked = f->next;
+        tether_reaper_unwatch(&core->reaper, &f->child);
+        free(f);
+    }
     while (core->containers != NULL) {
         struct tether_container *ctr = core->containers;
         core->containers = ctr->next;
@@ -206,6 +221,43 @@ const struct tether_log *tether_core_log(const struct tether_core *core)
 const char *tether_core_runtime_path(const struct tether_core *core)
 {
     return core->rt.path;
+}
+
+static void forked_exited(struct tether_child *child, int wait_status, const struct timespec *at)
+{
+    struct tether_forked *f = container_of(child, struct tether_forked, child);
+    struct tether_forked **pp = &f->core->forked;
+
+    (void)at;
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    f->done(f->opaque, wait_status);
+    free(f);
+}
+
+int tether_core_fork(struct tether_core *core, int (*fn)(void *arg), void *arg,
+                     void (*done)(void *opaque, int wait_status), void *opaque,
+                     struct tether_error *err)
+{
+    struct tether_forked *f;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return tether_error_set(err, errno, "fork");
+    if (pid == 0)
+        _exit(fn(arg) & 0xff);
+    f = xzalloc(sizeof(*f));
+    f->child.pid = pid;
+    f->child.exited = forked_exited;
+    f->core = core;
+    f->done = done;
+    f->opaque = opaque;
+    f->next = core->forked;
+    core->forked = f;
+    /* Its SIGCHLD is taken by the signalfd: it cannot have been reaped before this. */
+    tether_reaper_watch(&core->reaper, &f->child);
+    return 0;
 }
 
 /* Stack pages below the loop's frame and free heap pages stay dirty (private memory
