@@ -207,6 +207,12 @@ struct tether_create_opts {
     bool start;          /* start it too (one runtime `run --detach`) */
     struct tether_seccomp_opts seccomp;
     struct tether_restart_policy restart;
+    /* With no restart policy: the runtime's delete runs as soon as the init's exit has been
+     * announced, so the runtime's record, cgroup and processes go while the engine is still
+     * taking the exit in; tether_container_delete() then only waits for that to end (or
+     * runs the runtime's delete again when it failed). Nothing else asks the runtime about
+     * a stopped container, so nothing else changes. */
+    bool release_on_exit;
 };
 
 struct tether_exec_opts {

@@ -295,6 +295,7 @@ static struct tether_job *spawn(struct tether_container *ctr, enum tether_runtim
 /* ---- the init's exit ---- */
 
 static void finish_delete(struct tether_container *ctr);
+static void release(struct tether_container *ctr);
 
 static bool execs_starting(const struct tether_container *ctr)
 {
@@ -369,6 +370,9 @@ static void announce_init_exit(struct tether_container *ctr)
         finish_delete(ctr);
     else
         tether_supervise_exited(ctr);
+    if (ctr->opts.release_on_exit && ctr->opts.restart.kind == TETHER_RESTART_NO &&
+        ctr->state == TETHER_CTR_STOPPED)
+        release(ctr);
 }
 
 void tether_container_exec_settled(struct tether_container *ctr)
@@ -875,6 +879,62 @@ static void finish_delete(struct tether_container *ctr)
 }
 
 static void delete_done(struct tether_job *job, int rc, const struct tether_error *err,
+                        const char *out);
+
+static struct tether_job *spawn_delete(struct tether_container *ctr, struct tether_call *call,
+                                       struct tether_error *err)
+{
+    struct tether_runtime_args args;
+
+    tether_runtime_args_init(&args);
+    args.id = ctr->env.id;
+    /* A created, running or paused container is killed by the runtime's forced delete; its
+     * exit is then reaped, recorded and published like any other before delete answers. */
+    args.force = !ctr->init.exited;
+    return spawn(ctr, TETHER_RT_DELETE, &args, delete_done, call, err);
+}
+
+static void release_done(struct tether_job *job, int rc, const struct tether_error *err,
+                         const char *out)
+{
+    struct tether_container *ctr = job->data;
+    struct tether_error derr = {0};
+
+    (void)out;
+    ctr->releasing = false;
+    if (rc == 0 || strstr(err->msg, "does not exist") != NULL)
+        ctr->runtime_gone = true;
+    else
+        log_warn(ctr->env.log, "releasing %s: %s", ctr->env.id, err->msg);
+    if (ctr->state != TETHER_CTR_DELETING)
+        return;
+    /* A delete came while this ran: it ends with it, or runs the runtime's own delete. */
+    if (ctr->runtime_gone) {
+        ctr->delete_done = true;
+        finish_delete(ctr);
+    } else if (spawn_delete(ctr, NULL, &derr) == NULL) {
+        ctr->delete_done = true;
+        ctr->delete_err = derr;
+        finish_delete(ctr);
+    }
+}
+
+/* release_on_exit: the runtime's (unforced) delete of a container whose init has exited. */
+static void release(struct tether_container *ctr)
+{
+    struct tether_runtime_args args;
+    struct tether_error err = {0};
+
+    tether_runtime_args_init(&args);
+    args.id = ctr->env.id;
+    if (spawn(ctr, TETHER_RT_DELETE, &args, release_done, NULL, &err) == NULL) {
+        log_warn(ctr->env.log, "releasing %s: %s", ctr->env.id, err.msg);
+        return;
+    }
+    ctr->releasing = true;
+}
+
+static void delete_done(struct tether_job *job, int rc, const struct tether_error *err,
                         const char *out)
 {
     struct tether_container *ctr = job->data;
@@ -896,31 +956,26 @@ static void delete_done(struct tether_job *job, int rc, const struct tether_erro
 int tether_container_delete(struct tether_container *ctr, bool force, struct tether_call *call,
                             struct tether_error *err)
 {
-    struct tether_runtime_args args;
-
     if (tether_container_refuse_external(ctr, "delete", err) < 0 ||
         check_event(ctr, TETHER_CTR_EV_DELETE, "delete", err) < 0)
         return -1;
-    if (ctr->runtime_gone) {
-        /* A restart was stopped after the runtime's delete: only the record is left. */
+    if (ctr->runtime_gone || ctr->releasing) {
+        /* Only the record is left (a restart stopped after the runtime's delete, or
+         * release_on_exit), or will be once the runtime's delete under way ends. */
         ctr->delete_call = call;
-        ctr->delete_done = true;
+        ctr->delete_done = ctr->runtime_gone;
         ctr->before_delete = ctr->state;
         tether_error_clear(&ctr->delete_err);
         tether_container_transition(ctr, TETHER_CTR_EV_DELETE);
-        finish_delete(ctr);
+        if (ctr->runtime_gone)
+            finish_delete(ctr);
         return 0;
     }
     if (!ctr->init.exited && ctr->state != TETHER_CTR_CREATED && !force)
         return tether_error_setk(err, TETHER_ERR_STATE, 0,
                                  "container %s is %s: stop it first or use force", ctr->env.id,
                                  tether_status_name(tether_container_status(ctr)));
-    tether_runtime_args_init(&args);
-    args.id = ctr->env.id;
-    /* A created, running or paused container is killed by the runtime's forced delete; its
-     * exit is then reaped, recorded and published like any other before delete answers. */
-    args.force = !ctr->init.exited;
-    if (spawn(ctr, TETHER_RT_DELETE, &args, delete_done, NULL, err) == NULL)
+    if (spawn_delete(ctr, NULL, err) == NULL)
         return -1;
     tether_supervise_user_kill(ctr);
     ctr->delete_call = call;

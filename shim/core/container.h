@@ -99,7 +99,9 @@ struct tether_container {
     char *runtime_bundle; /* the bundle the runtime is given: the engine's, or <dir> */
     /* Supervision (supervise.c). */
     bool restarting;              /* a restart's create/start is under way */
-    bool runtime_gone;            /* the runtime no longer has the container (aborted restart) */
+    bool runtime_gone;            /* the runtime no longer has the container (aborted restart,
+                                     release_on_exit) */
+    bool releasing;               /* release_on_exit: the runtime's delete is running */
     bool user_stopped;            /* stop or kill from a client: no more restarts */
     unsigned restarts;            /* restarts done */
     struct tether_exit last_exit; /* the exit a restart replaces, until it succeeds */

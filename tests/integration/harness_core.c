@@ -76,15 +76,9 @@ static void on_stdin_ready(void *opaque, struct tether_container *ctr, const cha
     f->stdin_ready++;
 }
 
-int th_core_setup(void **state)
+struct th_core *th_core_alloc(void)
 {
     struct th_core *f = xzalloc(sizeof(*f));
-    struct tether_core_config cfg = {0};
-    struct tether_core_hooks hooks = {.on_event = on_event,
-                                      .on_output = on_output,
-                                      .on_stdin_ready = on_stdin_ready,
-                                      .opaque = f};
-    struct tether_error err = {0};
     sigset_t all;
 
     /* As a shim's main() does: every signal is taken through the core's signalfd. */
@@ -93,11 +87,30 @@ int th_core_setup(void **state)
     th_env_init(&f->env);
     f->log.fd = -1;
     f->log.level = TETHER_LOG_ERROR;
-    cfg.runtime = "runc";
+    return f;
+}
+
+void th_core_begin(struct th_core *f, const char *runtime)
+{
+    struct tether_core_config cfg = {0};
+    struct tether_core_hooks hooks = {.on_event = on_event,
+                                      .on_output = on_output,
+                                      .on_stdin_ready = on_stdin_ready,
+                                      .opaque = f};
+    struct tether_error err = {0};
+
+    cfg.runtime = runtime;
     cfg.runtime_root = f->env.runtime_root;
     f->core = tether_core_new(&cfg, &hooks, &f->log, &err);
     if (f->core == NULL)
         fail_msg("core: %s", err.msg);
+}
+
+int th_core_setup(void **state)
+{
+    struct th_core *f = th_core_alloc();
+
+    th_core_begin(f, "runc");
     *state = f;
     return 0;
 }

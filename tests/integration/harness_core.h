@@ -51,6 +51,10 @@ struct th_call {
 
 /* cmocka setup and teardown: a workspace and a core with runc under its private root. */
 int th_core_setup(void **state);
+/* The parts of th_core_setup: the workspace (signals blocked as a shim's main() blocks
+ * them), then the core with runtime (a name on PATH or a path) under the private root. */
+struct th_core *th_core_alloc(void);
+void th_core_begin(struct th_core *f, const char *runtime);
 int th_core_teardown(void **state);
 
 void th_call_init(struct th_call *t);
