@@ -32,19 +32,30 @@ static void on_signal(void *opaque, int sig)
     }
 }
 
+static bool settled(const struct tether_ctrd_shim *shim)
+{
+    return shim->unmounts == 0 && tether_ctrd_events_idle(&shim->events);
+}
+
+void tether_ctrd_shim_settled(struct tether_ctrd_shim *shim)
+{
+    if (shim->shutting_down && settled(shim))
+        tether_core_leave(shim->core);
+}
+
 static void events_idle(void *opaque)
 {
-    struct tether_ctrd_shim *shim = opaque;
-
-    if (shim->shutting_down)
-        tether_core_leave(shim->core);
+    tether_ctrd_shim_settled(opaque);
 }
 
 static void leave_fired(struct tether_timer *timer)
 {
     struct tether_ctrd_shim *shim = container_of(timer, struct tether_ctrd_shim, leave_timer);
 
-    log_warn(&shim->log, "leaving with events containerd did not take");
+    if (!tether_ctrd_events_idle(&shim->events))
+        log_warn(&shim->log, "leaving with events containerd did not take");
+    if (shim->unmounts != 0)
+        log_warn(&shim->log, "leaving with %u rootfs unmounts still running", shim->unmounts);
     tether_core_leave(shim->core);
 }
 
@@ -60,7 +71,7 @@ void tether_ctrd_shim_shutdown(struct tether_ctrd_shim *shim)
     tether_ctrd_server_stop_listening(&shim->server);
     if (unlink(shim->cfg.socket_path) < 0 && errno != ENOENT)
         log_warn(&shim->log, "unlink %s: %s", shim->cfg.socket_path, strerror(errno));
-    if (tether_ctrd_events_idle(&shim->events)) {
+    if (settled(shim)) {
         tether_core_leave(shim->core);
         return;
     }

@@ -49,6 +49,7 @@ struct tether_ctrd_shim {
     struct tether_ctrd_task *tasks;
     size_t n_tasks;
     bool shutting_down; /* Shutdown accepted: leave once the events went out */
+    unsigned unmounts;  /* rootfs unmounts still running in a process of their own */
     bool tearing_down;  /* the shim is leaving: records go, containers stay */
     struct tether_timer leave_timer;
 };
@@ -60,8 +61,11 @@ int tether_ctrd_shim_run(struct tether_ctrd_shim *shim, struct tether_error *err
 /* Releases everything; the socket path is removed. Containers keep running. */
 void tether_ctrd_shim_fini(struct tether_ctrd_shim *shim);
 
-/* Leaves once the pending events went out (or after TETHER_CTRD_SHUTDOWN_EVENTS_MS). */
+/* Leaves once the pending events went out and the rootfs unmounts ended (or after
+ * TETHER_CTRD_SHUTDOWN_EVENTS_MS). */
 void tether_ctrd_shim_shutdown(struct tether_ctrd_shim *shim);
+/* Something shutdown waits for ended: leaves when nothing else is left. */
+void tether_ctrd_shim_settled(struct tether_ctrd_shim *shim);
 
 /* ---- task.c ---- */
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -170,6 +171,67 @@ static void task_free(struct tether_ctrd_task *task)
 
 /* Unmounts, forgets the container in the core and frees the record. At teardown only the
  * record goes: the container keeps running on its root filesystem. */
+/* A rootfs being unmounted by a process of its own. */
+struct unmount {
+    struct tether_ctrd_shim *shim;
+    char *id;
+    char *bundle;
+};
+
+static void unmount_free(struct unmount *u)
+{
+    free(u->id);
+    free(u->bundle);
+    free(u);
+}
+
+static int unmount_child(void *arg)
+{
+    struct unmount *u = arg;
+    struct tether_error err = {0};
+
+    if (tether_ctrd_rootfs_unmount(u->bundle, false, &err) < 0) {
+        log_warn(&u->shim->log, "task %s: %s", u->id, err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static void unmount_done(void *opaque, int wait_status)
+{
+    struct unmount *u = opaque;
+    struct tether_ctrd_shim *shim = u->shim;
+
+    if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0)
+        log_debug(&shim->log, "task %s: the rootfs unmount ended with wait status 0x%x", u->id,
+                  wait_status);
+    unmount_free(u);
+    shim->unmounts--;
+    tether_ctrd_shim_settled(shim);
+}
+
+/* Unmounting an overlay syncs the filesystem under it: milliseconds in the kernel, which
+ * the loop does not wait for (other tasks of the group, the answer to Delete, the events).
+ * A Shutdown waits for it before the shim exits; the `delete` command containerd runs next
+ * unmounts whatever is left. */
+static void rootfs_unmount(struct tether_ctrd_task *task)
+{
+    struct tether_ctrd_shim *shim = task->shim;
+    struct unmount *u = xzalloc(sizeof(*u));
+    struct tether_error err = {0};
+
+    u->shim = shim;
+    u->id = xstrdup(task->id);
+    u->bundle = xstrdup(task->bundle);
+    if (tether_core_fork(shim->core, unmount_child, u, unmount_done, u, &err) == 0) {
+        shim->unmounts++;
+        return;
+    }
+    log_debug(&shim->log, "task %s: unmounting in the loop: %s", task->id, err.msg);
+    unmount_child(u);
+    unmount_free(u);
+}
+
 static void task_remove(struct tether_ctrd_task *task)
 {
     struct tether_error err = {0};
@@ -178,8 +240,8 @@ static void task_remove(struct tether_ctrd_task *task)
         task_free(task);
         return;
     }
-    if (task->mounted && tether_ctrd_rootfs_unmount(task->bundle, false, &err) < 0)
-        log_warn(&task->shim->log, "task %s: %s", task->id, err.msg);
+    if (task->mounted)
+        rootfs_unmount(task);
     if (task->ctr != NULL && tether_core_remove(task->shim->core, task->ctr, &err) < 0)
         log_warn(&task->shim->log, "task %s: %s", task->id, err.msg);
     task_free(task);
@@ -236,6 +298,10 @@ static void create_go(void *opaque, const struct tether_error *ready_err)
         return;
     }
     opts.proc = *r->proc;
+    /* Once a task has exited, the core answers every request but Delete from its own
+     * record, without the runtime: the runtime's delete need not wait for containerd's
+     * Delete, and runs while containerd takes the exit in. */
+    opts.release_on_exit = true;
     free(r->proc);
     r->proc = NULL;
     task->ctr = tether_core_add(shim->core, &cfg, &err);
@@ -479,12 +545,14 @@ static void m_delete(struct tether_ctrd_ctx *ctx, ProtobufCMessage **msg)
     r = tether_ctrd_req_new(ctx, TETHER_CTRD_METHOD_DELETE, NULL);
     r->call.done = delete_done;
     r->task = task;
-    /* Not forced: a running or paused container is refused, as containerd expects. */
-    if (tether_container_delete(task->ctr, false, &r->call, &err) < 0) {
-        tether_ctrd_req_fail(r, &err);
-        return;
-    }
+    /* Not forced: a running or paused container is refused, as containerd expects. The
+     * delete may end at once (the runtime released the container at its exit): delete_done
+     * has then freed the task. */
     task->deleting = true;
+    if (tether_container_delete(task->ctr, false, &r->call, &err) < 0) {
+        task->deleting = false;
+        tether_ctrd_req_fail(r, &err);
+    }
 }
 
 /* ---- Kill, Wait, Pids ---- */
