@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,8 +92,21 @@ int bench_wait(pid_t pid)
 
 void bench_wait_ok(pid_t pid, const char *what)
 {
-    int status = bench_wait(pid);
+    bench_wait_ok_cpu(pid, what, NULL);
+}
 
+void bench_wait_ok_cpu(pid_t pid, const char *what, uint64_t *cpu_ns)
+{
+    struct rusage ru;
+    int status;
+
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR)
+            bench_die("wait4 %d: %s", (int)pid, strerror(errno));
+    }
+    if (cpu_ns != NULL)
+        *cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+                  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
     if (WIFSIGNALED(status))
         bench_die("%s killed by signal %d", what, WTERMSIG(status));
     if (WEXITSTATUS(status) != 0)
@@ -441,7 +455,8 @@ void bench_tether_launch(const char *shim_path, const char *id, const char *bund
     }
     close(p[0]);
     out[len] = '\0';
-    bench_wait_ok(pid, "tether-shim launcher");
+    /* The launcher's own usage: its daemon was not its child to reap. */
+    bench_wait_ok_cpu(pid, "tether-shim launcher", &shim->launcher_cpu_ns);
     info = json_loads(out, JSON_DISABLE_EOF_CHECK, &jerr);
     if (info == NULL)
         bench_die("tether-shim printed no JSON line: %s", jerr.text);
@@ -451,4 +466,19 @@ void bench_tether_launch(const char *shim_path, const char *id, const char *bund
         bench_die("tether-shim printed an unexpected line: %s", out);
     snprintf(shim->socket, sizeof(shim->socket), "%s", sock);
     json_decref(info);
+}
+
+uint64_t bench_cpu_ns(pid_t pid)
+{
+    char path[64];
+    unsigned long long ns = 0;
+    FILE *f;
+
+    /* schedstat: time on the CPU (ns), time waiting for it, timeslices. */
+    snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL || fscanf(f, "%llu", &ns) != 1)
+        bench_die("%s: cannot read it", path);
+    fclose(f);
+    return ns;
 }

@@ -36,6 +36,9 @@ int bench_wait(pid_t pid);
 
 /* Waits for pid to end and checks it exited with status 0, else dies naming what. */
 void bench_wait_ok(pid_t pid, const char *what);
+/* bench_wait_ok, and the CPU time (user and system) the child used, in *cpu_ns (its own and
+ * that of the children it reaped). */
+void bench_wait_ok_cpu(pid_t pid, const char *what, uint64_t *cpu_ns);
 
 /* Runs argv with stdio on /dev/null and checks for exit status 0. */
 void bench_run_ok(char *const argv[]);
@@ -105,7 +108,11 @@ json_t *bench_conn_call(struct bench_conn *c, const char *method, const char *pa
 struct bench_shim {
     pid_t pid;
     char socket[4096];
+    uint64_t launcher_cpu_ns; /* the launcher's CPU time, user and system */
 };
+
+/* CPU time (user and system, the scheduler's own count) that process pid has used so far. */
+uint64_t bench_cpu_ns(pid_t pid);
 
 /* Runs `SHIM --id ID --bundle B --state-dir S --runtime-root R [--runtime RT]`, which
  * detaches and prints {"id","pid","socket"}; waits for the launcher and fills shim. */

@@ -15,7 +15,10 @@
  *
  * With PHASES=1 in the environment, runc-steps and tether print the duration of each phase
  * after the total, as NAME=NANOSECONDS: launch (tether), create, start, exit (from start
- * done to the exit known), delete, shutdown (tether: shutdown asked to the shim gone).
+ * done to the exit known), delete, shutdown (tether: shutdown asked to the shim gone); and
+ * tether cpu=NANOSECONDS, the CPU time its launcher and daemon used up to the shutdown (the
+ * kernel's own count: wait4's usage of the launcher, /proc/PID/schedstat of the daemon); cmd
+ * cpu=NANOSECONDS, the command's (with the children it reaped).
  *
  * The container must exit with status 0. The program is a child subreaper, so the daemons
  * that fork away from their launcher (conmon, tether-shim) come back to it and their end is
@@ -60,11 +63,14 @@ static void mark(const char *name)
     phases.last = now;
 }
 
+/* tether: the shim's CPU time in the lifecycle (launcher and daemon); cmd: the command's. */
+static uint64_t shim_cpu_ns, cmd_cpu_ns;
+
 static uint64_t life_cmd(char *const argv[])
 {
     uint64_t t0 = bench_now_ns();
 
-    bench_run_ok(argv);
+    bench_wait_ok_cpu(bench_spawn(argv, -1, -1, 2), argv[0], &cmd_cpu_ns);
     return bench_now_ns() - t0;
 }
 
@@ -189,7 +195,7 @@ static uint64_t life_tether(const char *shim_path, const char *root, const char 
     struct bench_conn *c;
     json_t *res;
     long long status;
-    uint64_t t0 = bench_now_ns();
+    uint64_t cpu, t0 = bench_now_ns();
 
     mark_start();
     bench_tether_launch(shim_path, id, bundle, state, root, NULL, &shim);
@@ -205,11 +211,14 @@ static uint64_t life_tether(const char *shim_path, const char *root, const char 
     json_decref(res);
     json_decref(bench_conn_call(c, "delete", NULL));
     mark("delete");
+    /* The shim's own CPU time, its two processes: all of it but the daemon's exit. */
+    cpu = shim.launcher_cpu_ns + bench_cpu_ns(shim.pid);
     json_decref(bench_conn_call(c, "shutdown", NULL));
     bench_conn_close(c);
     bench_wait_ok(shim.pid, "tether-shim");
     mark("shutdown");
     t0 = bench_now_ns() - t0;
+    shim_cpu_ns = cpu;
 
     if (status != 0)
         bench_die("container exited with status %lld", status);
@@ -253,9 +262,12 @@ int main(int argc, char **argv)
                   "conmon RUNTIME ROOT BUNDLE ID WORKDIR | "
                   "tether|launch SHIM ROOT BUNDLE ID STATEDIR");
     printf("%llu", (unsigned long long)ns);
-    if (getenv("PHASES") != NULL)
+    if (getenv("PHASES") != NULL) {
         for (int i = 0; i < phases.n; i++)
             printf(" %s=%llu", phases.name[i], (unsigned long long)phases.ns[i]);
+        if (shim_cpu_ns != 0 || cmd_cpu_ns != 0)
+            printf(" cpu=%llu", (unsigned long long)(shim_cpu_ns + cmd_cpu_ns));
+    }
     printf("\n");
     return 0;
 }
