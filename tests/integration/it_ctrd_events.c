@@ -176,16 +176,18 @@ static void test_oom_event(void **state)
     const char *argv[16];
     struct evs e;
     size_t oom = 0, exit_at = 0;
+    int rc;
 
     (void)state;
     th_ctrd_start(&c, false);
     start_events(&c, &sub, argv);
     th_ctrd_track(&c, "oom1");
-    /* tail keeps every byte of a stream without newlines: it grows until the limit. */
-    assert_int_equal(th_ctr(&c, NULL, NULL, "run", "--rm", RUNTIME, "--memory-limit", "33554432",
-                            TH_CTRD_IMAGE, "oom1", "sh", "-c",
-                            "head -c 1000000000 /dev/zero | tail; exit 0"),
-                     0);
+    /* tail keeps every byte of a stream without newlines: it grows until the limit. The
+     * kernel's OOM killer picks tail, and on a busy machine has been seen to pick the shell
+     * (exit 137): an OOM comes before the exit either way. */
+    rc = th_ctr(&c, NULL, NULL, "run", "--rm", RUNTIME, "--memory-limit", "33554432", TH_CTRD_IMAGE,
+                "oom1", "sh", "-c", "head -c 1000000000 /dev/zero | tail; exit 0");
+    assert_true(rc == 0 || rc == 137);
     assert_true(th_cmd_wait_output(&sub, "/tasks/delete", 30000));
     th_cmd_stop(&sub);
     parse_events(sub.out, "oom1", &e);
@@ -196,6 +198,9 @@ static void test_oom_event(void **state)
             exit_at = i;
     }
     /* The OOM is reported while the container runs, before its exit. */
+    if (oom == 0 || exit_at < oom)
+        for (size_t i = 0; i < e.n; i++)
+            fprintf(stderr, "event %zu: %s\n", i, e.items[i].topic);
     assert_true(oom > 0);
     assert_true(exit_at > oom);
     evs_free(&e);
