@@ -308,7 +308,7 @@ END {
     }
     fl = "floor: spawn, exec and exit of tether-shim --version"
     FLOORM = med("part of it: starting the shim", fl)
-    # The CPU time of the shim's own processes, and of any program's start and end.
+    # The CPU time of the shim processes, and of any program start and end.
     CM = "lifecycle: CPU time of the shim\047s processes"
     CPUT = med(CM, PT_TETHER); CPUF = med(CM, fl)
     if (nph > 0) {
