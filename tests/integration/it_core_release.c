@@ -33,32 +33,30 @@ struct fixture {
 static char *write_wrapper(struct fixture *fx)
 {
     cleanup_free char *dir = xasprintf("%s/rt", fx->core->env.dir);
+    cleanup_free char *text = NULL;
     char *path = xasprintf("%s/runc", dir);
-    FILE *f;
+    struct tether_error err = {0};
 
     fx->mode = xasprintf("%s/release-mode", fx->core->env.dir);
     fx->refused = xasprintf("%s/release-refused", fx->core->env.dir);
     if (mkdir(dir, 0700) < 0)
         fail_msg("mkdir %s: %s", dir, strerror(errno));
-    f = fopen(path, "we");
-    if (f == NULL)
-        fail_msg("%s: %s", path, strerror(errno));
-    fprintf(f,
-            "#!/bin/sh\n"
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-            "case \" $* \" in\n"
-            "*\" delete \"*)\n"
-            "    case \" $* \" in *\" --force \"*) ;; *)\n"
-            "        case $(cat '%s' 2>/dev/null) in\n"
-            "        slow) sleep 1 ;;\n"
-            "        fail) rm -f '%s'; : >'%s'; echo 'delete refused by the test' >&2; exit 1 ;;\n"
-            "        esac ;;\n"
-            "    esac ;;\n"
-            "esac\n"
-            "exec runc \"$@\"\n",
-            fx->mode, fx->mode, fx->refused);
-    if (fclose(f) != 0 || chmod(path, 0755) < 0)
-        fail_msg("%s: %s", path, strerror(errno));
+    text = xasprintf("#!/bin/sh\n"
+                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+                     "case \" $* \" in\n"
+                     "*\" delete \"*)\n"
+                     "    case \" $* \" in *\" --force \"*) ;; *)\n"
+                     "        case $(cat '%s' 2>/dev/null) in\n"
+                     "        slow) sleep 1 ;;\n"
+                     "        fail) rm -f '%s'; : >'%s'; echo 'delete refused by the test' >&2; "
+                     "exit 1 ;;\n"
+                     "        esac ;;\n"
+                     "    esac ;;\n"
+                     "esac\n"
+                     "exec runc \"$@\"\n",
+                     fx->mode, fx->mode, fx->refused);
+    if (tether_write_file_atomic(path, text, strlen(text), 0755, &err) < 0)
+        fail_msg("%s: %s", path, err.msg);
     return path;
 }
 
