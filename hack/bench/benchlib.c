@@ -79,23 +79,9 @@ pid_t bench_spawn(char *const argv[], int in_fd, int out_fd, int err_fd)
     return pid;
 }
 
-int bench_wait(pid_t pid)
-{
-    int status;
-
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            bench_die("waitpid %d: %s", (int)pid, strerror(errno));
-    }
-    return status;
-}
-
-void bench_wait_ok(pid_t pid, const char *what)
-{
-    bench_wait_ok_cpu(pid, what, NULL);
-}
-
-void bench_wait_ok_cpu(pid_t pid, const char *what, uint64_t *cpu_ns)
+/* Waits for pid; with cpu_ns, stores the CPU time (user and system) it used, with that of
+ * the children it reaped. Returns the wait status. */
+static int wait_usage(pid_t pid, uint64_t *cpu_ns)
 {
     struct rusage ru;
     int status;
@@ -107,6 +93,23 @@ void bench_wait_ok_cpu(pid_t pid, const char *what, uint64_t *cpu_ns)
     if (cpu_ns != NULL)
         *cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
                   (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+    return status;
+}
+
+int bench_wait(pid_t pid)
+{
+    return wait_usage(pid, NULL);
+}
+
+void bench_wait_ok(pid_t pid, const char *what)
+{
+    bench_wait_ok_cpu(pid, what, NULL);
+}
+
+void bench_wait_ok_cpu(pid_t pid, const char *what, uint64_t *cpu_ns)
+{
+    int status = wait_usage(pid, cpu_ns);
+
     if (WIFSIGNALED(status))
         bench_die("%s killed by signal %d", what, WTERMSIG(status));
     if (WEXITSTATUS(status) != 0)

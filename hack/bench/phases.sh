@@ -33,6 +33,19 @@ shims() {
     printf '%s\n' conmon ctd
 }
 
+# log_record LABEL OUT TIME RATE CPU HWM: records one run of logbench (its output OUT) under
+# the four metrics named: elapsed seconds, MiB/s of LOG_BYTES, the monitor's CPU seconds and
+# its peak RSS.
+log_record() {
+    local lbl=$1 out=$2 secs
+    secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
+    record "$3" s "$lbl" "$secs"
+    record "$4" MiB/s "$lbl" \
+        "$(awk -v b="$LOG_BYTES" -v s="$secs" 'BEGIN { printf "%.0f", b / 1048576 / s }')"
+    record "$5" s "$lbl" "$(awk '$1 == "cpu_ms" { printf "%.2f", $2 / 1000 }' <<<"$out")"
+    record "$6" KiB "$lbl" "$(awk '$1 == "hwm_kb" { print $2 }' <<<"$out")"
+}
+
 # --- memory per idle shim, and idle wakeups ------------------------------------------------
 # phase_memory N: N idle `sleep` containers per shim, started interleaved.
 phase_memory() {
@@ -140,7 +153,7 @@ pm_conf() {
 }
 
 phase_podman() {
-    local n=$PM_N s sec m rep conf ns id out secs bytes pidfile log last
+    local n=$PM_N s sec m rep conf ns id out bytes pidfile log last
     pm_store_flags "$PMD"
     say "podman: $n idle containers per monitor (podman run -d)"
     idle_set "p$n" "$n" pmc pmt floor
@@ -199,15 +212,9 @@ phase_podman() {
             [[ $(pm "$conf" logs --tail 1 "$id") == *"${last#? }" ]] ||
                 die "podman logs $id ($s) does not end with the container's last bytes"
             pm "$conf" rm -f -t 0 "$id" >/dev/null || die "podman rm $id failed"
-            secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
             bytes=$(awk '$1 == "log_bytes" { print $2 }' <<<"$out")
             [ "$bytes" -gt "$LOG_BYTES" ] || die "$s: the k8s-file log holds only $bytes bytes"
-            record "$PM_LOG_T" s "$(label "$s")" "$secs"
-            record "$PM_LOG_RATE" MiB/s "$(label "$s")" \
-                "$(awk -v b="$LOG_BYTES" -v s="$secs" 'BEGIN { printf "%.0f", b / 1048576 / s }')"
-            record "$PM_LOG_CPU" s "$(label "$s")" \
-                "$(awk '$1 == "cpu_ms" { printf "%.2f", $2 / 1000 }' <<<"$out")"
-            record "$PM_LOG_HWM" KiB "$(label "$s")" "$(awk '$1 == "hwm_kb" { print $2 }' <<<"$out")"
+            log_record "$(label "$s")" "$out" "$PM_LOG_T" "$PM_LOG_RATE" "$PM_LOG_CPU" "$PM_LOG_HWM"
         done
     done
     for m in "$PM_LOG_T" "$PM_LOG_RATE" "$PM_LOG_CPU" "$PM_LOG_HWM"; do
@@ -427,7 +434,7 @@ log_once() {
 }
 
 phase_log() {
-    local rep s id out secs bytes
+    local rep s id out bytes
     local -a subjects
     mapfile -t subjects < <(log_subjects | tr ' ' '\n')
     say "log throughput: $((LOG_BYTES / 1048576)) MiB of 100-byte lines, $LOG_REPS runs each"
@@ -437,19 +444,13 @@ phase_log() {
             sync
             out=$(log_once "$s" "$id") || die "log throughput ($s) failed"
             rm -rf "$WS/logs/$id.log" "${RUN:?}/life/$id" "${RUN:?}/conmon/$id"
-            secs=$(awk '$1 == "seconds" { print $2 }' <<<"$out")
             bytes=$(awk '$1 == "log_bytes" { print $2 }' <<<"$out")
             case $s in
             raw | base-raw) [ "$bytes" = "$LOG_BYTES" ] || die "$s log holds $bytes bytes, not $LOG_BYTES" ;;
             floor) ;;
             *) [ "$bytes" -gt "$LOG_BYTES" ] || die "$s log holds only $bytes bytes" ;;
             esac
-            record "$LOG_T" s "$(log_label "$s")" "$secs"
-            record "$LOG_RATE" MiB/s "$(log_label "$s")" \
-                "$(awk -v b="$LOG_BYTES" -v s="$secs" 'BEGIN { printf "%.0f", b / 1048576 / s }')"
-            record "$LOG_CPU" s "$(log_label "$s")" \
-                "$(awk '$1 == "cpu_ms" { printf "%.2f", $2 / 1000 }' <<<"$out")"
-            record "$LOG_HWM" KiB "$(log_label "$s")" "$(awk '$1 == "hwm_kb" { print $2 }' <<<"$out")"
+            log_record "$(log_label "$s")" "$out" "$LOG_T" "$LOG_RATE" "$LOG_CPU" "$LOG_HWM"
         done
     done
     for m in "$LOG_T" "$LOG_RATE" "$LOG_CPU" "$LOG_HWM"; do

@@ -881,7 +881,8 @@ static void finish_delete(struct tether_container *ctr)
 static void delete_done(struct tether_job *job, int rc, const struct tether_error *err,
                         const char *out);
 
-static struct tether_job *spawn_delete(struct tether_container *ctr, struct tether_call *call,
+/* The runtime's delete, forced unless the init has exited. */
+static struct tether_job *spawn_delete(struct tether_container *ctr, tether_job_cb done,
                                        struct tether_error *err)
 {
     struct tether_runtime_args args;
@@ -891,7 +892,14 @@ static struct tether_job *spawn_delete(struct tether_container *ctr, struct teth
     /* A created, running or paused container is killed by the runtime's forced delete; its
      * exit is then reaped, recorded and published like any other before delete answers. */
     args.force = !ctr->init.exited;
-    return spawn(ctr, TETHER_RT_DELETE, &args, delete_done, call, err);
+    return spawn(ctr, TETHER_RT_DELETE, &args, done, NULL, err);
+}
+
+/* Whether a failed runtime delete says the runtime has no such container (a failed
+ * restart, a hand-made cleanup): nothing is left to delete but our record. */
+static bool runtime_lacks(const struct tether_error *err)
+{
+    return strstr(err->msg, "does not exist") != NULL;
 }
 
 static void release_done(struct tether_job *job, int rc, const struct tether_error *err,
@@ -902,7 +910,7 @@ static void release_done(struct tether_job *job, int rc, const struct tether_err
 
     (void)out;
     ctr->releasing = false;
-    if (rc == 0 || strstr(err->msg, "does not exist") != NULL)
+    if (rc == 0 || runtime_lacks(err))
         ctr->runtime_gone = true;
     else
         log_warn(ctr->env.log, "releasing %s: %s", ctr->env.id, err->msg);
@@ -912,7 +920,7 @@ static void release_done(struct tether_job *job, int rc, const struct tether_err
     if (ctr->runtime_gone) {
         ctr->delete_done = true;
         finish_delete(ctr);
-    } else if (spawn_delete(ctr, NULL, &derr) == NULL) {
+    } else if (spawn_delete(ctr, delete_done, &derr) == NULL) {
         ctr->delete_done = true;
         ctr->delete_err = derr;
         finish_delete(ctr);
@@ -922,12 +930,9 @@ static void release_done(struct tether_job *job, int rc, const struct tether_err
 /* release_on_exit: the runtime's (unforced) delete of a container whose init has exited. */
 static void release(struct tether_container *ctr)
 {
-    struct tether_runtime_args args;
     struct tether_error err = {0};
 
-    tether_runtime_args_init(&args);
-    args.id = ctr->env.id;
-    if (spawn(ctr, TETHER_RT_DELETE, &args, release_done, NULL, &err) == NULL) {
+    if (spawn_delete(ctr, release_done, &err) == NULL) {
         log_warn(ctr->env.log, "releasing %s: %s", ctr->env.id, err.msg);
         return;
     }
@@ -941,9 +946,7 @@ static void delete_done(struct tether_job *job, int rc, const struct tether_erro
 
     (void)out;
     ctr->delete_done = true;
-    /* A runtime that no longer has the container (a failed restart, a hand-made cleanup)
-     * leaves nothing to delete but our record. */
-    if (rc < 0 && ctr->init.exit_announced && strstr(err->msg, "does not exist") != NULL)
+    if (rc < 0 && ctr->init.exit_announced && runtime_lacks(err))
         rc = 0;
     if (rc < 0) {
         ctr->delete_err = *err;
@@ -975,7 +978,7 @@ int tether_container_delete(struct tether_container *ctr, bool force, struct tet
         return tether_error_setk(err, TETHER_ERR_STATE, 0,
                                  "container %s is %s: stop it first or use force", ctr->env.id,
                                  tether_status_name(tether_container_status(ctr)));
-    if (spawn_delete(ctr, NULL, err) == NULL)
+    if (spawn_delete(ctr, delete_done, err) == NULL)
         return -1;
     tether_supervise_user_kill(ctr);
     ctr->delete_call = call;

@@ -490,6 +490,27 @@ void th_ctrd_shim_socket(struct th_ctrd *c, const char *group, char *buf, size_t
     free(p);
 }
 
+bool th_ctrd_runtime_has(struct th_ctrd *c, const char *id)
+{
+    cleanup_free char *path = xasprintf("%s/%s/%s", TH_CTRD_RUNTIME_ROOT, c->ns, id);
+
+    return access(path, F_OK) == 0;
+}
+
+bool th_ctrd_rootfs_mounted(struct th_ctrd *c, const char *id)
+{
+    cleanup_free char *needle = xasprintf("/%s/%s/rootfs ", c->ns, id);
+    char line[8192];
+    FILE *f = fopen("/proc/self/mounts", "re");
+    bool found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 size_t th_ctrd_shims(struct th_ctrd *c, pid_t *pids, size_t max)
 {
     cleanup_free char *needle = xasprintf("-address\n%s\n", c->sock);
@@ -619,7 +640,7 @@ static void kill_shims(struct th_ctrd *c)
 
 static void runtime_leftovers(struct th_ctrd *c, const char *ns, bool only_tracked)
 {
-    cleanup_free char *root = xasprintf("/run/containerd/runc/%s", ns);
+    cleanup_free char *root = xasprintf("%s/%s", TH_CTRD_RUNTIME_ROOT, ns);
     const char *list[] = {"runc", "--root", root, "list", "-q", NULL};
     struct th_cmd cmd = {.argv = list};
 

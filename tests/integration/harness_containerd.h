@@ -19,6 +19,8 @@
 
 #define TH_CTRD_RUNTIME "io.containerd.tether.v2"
 #define TH_CTRD_IMAGE   "docker.io/tether-test/busybox:latest"
+/* Where the shim keeps runc's state: <root>/<namespace>/<id>, as runc-v2 does. */
+#define TH_CTRD_RUNTIME_ROOT "/run/containerd/runc"
 /* An image whose default command runs until killed: CRI's sandbox ("pause") image. */
 #define TH_CTRD_PAUSE_IMAGE "docker.io/tether-test/pause:latest"
 #define TH_CTRD_CMD_MS      60000
@@ -94,6 +96,11 @@ void th_ctr_argv(struct th_ctrd *c, const char **argv, size_t max, const char *c
 
 /* Polls `ctr task ls` until task id has status (RUNNING, STOPPED, ...). */
 bool th_ctrd_wait_status(struct th_ctrd *c, const char *id, const char *status, int timeout_ms);
+
+/* Whether runc still has task id of the test's namespace (its state directory). */
+bool th_ctrd_runtime_has(struct th_ctrd *c, const char *id);
+/* Whether a rootfs of task id of the test's namespace is mounted. */
+bool th_ctrd_rootfs_mounted(struct th_ctrd *c, const char *id);
 
 /* Pids of the containerd-shim-tether-v2 processes serving this containerd. */
 size_t th_ctrd_shims(struct th_ctrd *c, pid_t *pids, size_t max);

@@ -3,11 +3,9 @@
  * ResizePty), `ctr run -d` with `ctr task exec` (exit code, stdin, terminal), `task ps`,
  * pause and resume, metrics, checkpoint, kill (a signal, --all), `task rm`, `c rm`, and no shim
  * left once the last container of a shim is gone. */
-#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,30 +55,6 @@ static void assert_no_shim(struct th_ctrd *c)
     for (int i = 0; i < 250 && th_ctrd_shims(c, pids, 8) > 0; i++)
         usleep(20000);
     assert_int_equal(th_ctrd_shims(c, pids, 8), 0);
-}
-
-/* Whether runc still has task id of the test's namespace (its state directory). */
-static bool runtime_has(struct th_ctrd *c, const char *id)
-{
-    char path[PATH_MAX];
-
-    snprintf(path, sizeof(path), "/run/containerd/runc/%s/%s", c->ns, id);
-    return access(path, F_OK) == 0;
-}
-
-/* Whether a rootfs of task id of the test's namespace is mounted. */
-static bool rootfs_mounted(struct th_ctrd *c, const char *id)
-{
-    char needle[256], line[4096];
-    FILE *f = fopen("/proc/self/mounts", "re");
-    bool found = false;
-
-    assert_non_null(f);
-    snprintf(needle, sizeof(needle), "/%s/%s/rootfs ", c->ns, id);
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
 }
 
 static void test_run_exit_codes(void **state)
@@ -281,15 +255,15 @@ static void test_pause_metrics_kill(void **state)
     assert_true(th_ctrd_wait_status(c, "pmk", "RUNNING", 5000));
 
     /* The container's own handler turns TERM into exit 42. */
-    assert_true(rootfs_mounted(c, "pmk"));
+    assert_true(th_ctrd_rootfs_mounted(c, "pmk"));
     assert_int_equal(th_ctr(c, NULL, NULL, "task", "kill", "-s", "TERM", "pmk"), 0);
     assert_true(th_ctrd_wait_status(c, "pmk", "STOPPED", 30000));
     /* The runtime lets go of a stopped task before containerd's Delete (the task stays
      * STOPPED, with its exit, and its rootfs mounted until then). */
-    for (int i = 0; i < 250 && runtime_has(c, "pmk"); i++)
+    for (int i = 0; i < 250 && th_ctrd_runtime_has(c, "pmk"); i++)
         usleep(20000);
-    assert_false(runtime_has(c, "pmk"));
-    assert_true(rootfs_mounted(c, "pmk"));
+    assert_false(th_ctrd_runtime_has(c, "pmk"));
+    assert_true(th_ctrd_rootfs_mounted(c, "pmk"));
     assert_true(th_ctrd_wait_status(c, "pmk", "STOPPED", 1000));
     assert_int_not_equal(th_ctr(c, NULL, &err, "task", "metrics", "pmk"), 0);
     free(err);
@@ -299,7 +273,7 @@ static void test_pause_metrics_kill(void **state)
     assert_int_equal(th_ctr(c, NULL, &err, "task", "rm", "pmk"), 0);
     assert_non_null(strstr(err, "exit code 42"));
     free(err);
-    assert_false(rootfs_mounted(c, "pmk"));
+    assert_false(th_ctrd_rootfs_mounted(c, "pmk"));
     assert_int_equal(th_ctr(c, NULL, NULL, "c", "rm", "pmk"), 0);
     assert_no_shim(c);
 }
