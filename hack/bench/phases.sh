@@ -323,6 +323,84 @@ phase_lifecycle() {
     done
 }
 
+# --- where a `ctr run --rm` spends its time -----------------------------------------------
+CTR_SEG_M="ctr run --rm, traced"
+LIFE_TRACE_M="lifecycle, traced"
+CTR_TRACE=""
+
+# ctr_trace_setup: a tracefs instance of this run's own (CTR_TRACE) recording every exec, every
+# process end and every SIGCHLD sent, with the thread group of each event; 1 when the kernel
+# offers none.
+ctr_trace_setup() {
+    local t=/sys/kernel/tracing
+    [ -d "$t/instances" ] || mount -t tracefs nodev "$t" 2>/dev/null || true
+    [ -d "$t/instances" ] || return 1
+    mkdir "$t/instances/tether-bench-$$" 2>/dev/null || return 1
+    CTR_TRACE=$t/instances/tether-bench-$$
+    [ -f "$CTR_TRACE/options/record-tgid" ] &&
+        [ -d "$CTR_TRACE/events/signal/signal_generate" ] || return 1
+    echo 0 >"$CTR_TRACE/tracing_on"
+    echo 1 >"$CTR_TRACE/options/record-tgid"
+    echo 8192 >"$CTR_TRACE/buffer_size_kb"
+    echo 'sig == 17' >"$CTR_TRACE/events/signal/signal_generate/filter"
+    echo 1 >"$CTR_TRACE/events/signal/signal_generate/enable"
+    echo 1 >"$CTR_TRACE/events/sched/sched_process_exec/enable"
+    echo 1 >"$CTR_TRACE/events/sched/sched_process_exit/enable"
+}
+
+# ctr_trace_remove: the instance goes with the run (cleanup calls it too).
+ctr_trace_remove() {
+    [ -n "$CTR_TRACE" ] && [ -d "$CTR_TRACE" ] || return 0
+    echo 0 >"$CTR_TRACE/tracing_on" 2>/dev/null
+    rmdir "$CTR_TRACE" 2>/dev/null
+    CTR_TRACE=""
+}
+
+# Runs again, with the kernel's process events traced, and cut by hack/bench/trace.awk:
+# - each containerd shim's `ctr run --rm ... true` (as in the lifecycle phase), into the
+#   segments of its chain: from ctr's exec to the shim's start command, the runtime's create,
+#   start (with the container's run) and delete, the delete command containerd runs once the
+#   shim's connection is closed, and ctr's end;
+# - tether-shim's lifecycle and the runtime's steps alone (benchlife, as in the lifecycle
+#   phase), into the time a runtime process or the container runs and the rest, within each
+#   run: what the shim adds beyond its runtime invocations, without their spread.
+# Tracing costs microseconds an event; the lifecycle phase's runs stay untraced.
+phase_trace() {
+    local rep s id out p m
+    if ! ctr_trace_setup; then
+        ctr_trace_remove
+        say "traced runs: this kernel offers no tracefs instance with the events needed; skipped"
+        return 0
+    fi
+    say "traced runs: ctr run --rm per containerd shim, tether-shim and runc alone; 1 warm-up + $TRACE_REPS runs each, interleaved"
+    for ((rep = -1; rep < TRACE_REPS; rep++)); do
+        for s in ctd ctdt tether steps; do
+            id=t-$s-$((rep + 1))
+            echo >"$CTR_TRACE/trace"
+            echo 1 >"$CTR_TRACE/tracing_on"
+            life_once "$s" "$id" >/dev/null || die "traced run ($s) failed"
+            echo 0 >"$CTR_TRACE/tracing_on"
+            case $s in
+            ctd | ctdt) m=$CTR_SEG_M out=$(awk -v mode=ctr -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
+            *) m=$LIFE_TRACE_M out=$(awk -v mode=life -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
+            esac
+            rm -rf "$RUN/ctd-logs/$id.log" "${RUN:?}/life/$id" "$RUN/pids/$id"
+            [ "$rep" -lt 0 ] && continue
+            case $out in error=*) die "traced run ($s): ${out#error=}" ;; esac
+            for p in $out; do
+                record "$m: ${p%%=*}" ms "$(life_label "$s")" "${p#*=}"
+            done
+        done
+    done
+    ctr_trace_remove
+    for p in total pre start tocreate create tostart run todelete delete todelcmd delcmd post noshim teardown; do
+        meta "$CTR_SEG_M: $p" section "Traced runs: where a \`ctr run --rm\` spends its time"
+    done
+    for p in total runtime other lead tail; do
+        meta "$LIFE_TRACE_M: $p" section "Traced runs: tether-shim's lifecycle and the runtime alone, outside the runtime"
+    done
+}
+
 # --- exit notification latency -------------------------------------------------------------
 EXIT_EV="exit -> event at a client"
 EXIT_FILE="exit -> exit file"

@@ -22,8 +22,8 @@
 # repository has it; --quick measures no baseline unless asked. The baseline's build is kept
 # in BUILD/baseline-<commit> for the next run.
 #
-# --only: run these phases alone (memory, containerd, podman, lifecycle, exit, log, density,
-# rpc), with the counts of a full run (or of --quick) and no page written: to look at one
+# --only: run these phases alone (memory, containerd, podman, lifecycle, trace, exit, log,
+# density, rpc), with the counts of a full run (or of --quick) and no page written: to look at one
 # figure again after a change, in minutes.
 #
 # --quick: small counts and sizes, a minute or two, no page written: proves the harness works
@@ -85,11 +85,11 @@ fi
 if [ "$QUICK" = 1 ]; then
     WARMUP=1 LIFE_REPS=3 EXIT_REPS=3 LOG_BLOCKS=1024 LOG_REPS=1 MEM_N=3 MEM_IDLE=3
     DENSITY_N=10 DENSITY_IDLE=5 RPC_SECS=1 RPC_REPS=1
-    CTD_N=2 PM_N=2 PM_LIFE_REPS=2 PM_LOG_REPS=1
+    CTD_N=2 PM_N=2 PM_LIFE_REPS=2 PM_LOG_REPS=1 TRACE_REPS=2
 else
     WARMUP=3 LIFE_REPS=150 EXIT_REPS=50 LOG_BLOCKS=16384 LOG_REPS=5 MEM_N=20 MEM_IDLE=30
     DENSITY_N=200 DENSITY_IDLE=60 RPC_SECS=5 RPC_REPS=3
-    CTD_N=10 PM_N=10 PM_LIFE_REPS=40 PM_LOG_REPS=3
+    CTD_N=10 PM_N=10 PM_LIFE_REPS=40 PM_LOG_REPS=3 TRACE_REPS=30
 fi
 if [ "$BASELINE" = default ]; then
     # The last commit before the core split (shim/core/ became a library with front ends).
@@ -247,6 +247,7 @@ cleanup() {
         git -C "$REPO" worktree remove --force "$BASE_SRC" >/dev/null 2>&1
         rm -rf "$BASE_SRC"
     fi
+    declare -F ctr_trace_remove >/dev/null && ctr_trace_remove
     if [ -n "$CTD_PID" ]; then
         for id in $(timeout 10 "${CTR[@]}" task ls -q 2>/dev/null); do
             timeout 10 "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
@@ -412,6 +413,7 @@ fi
 want containerd && phase_containerd
 want podman && phase_podman
 want lifecycle && phase_lifecycle
+want trace && phase_trace
 want exit && phase_exit
 want log && phase_log
 want density && phase_density
@@ -419,9 +421,9 @@ want rpc && phase_rpc
 {
     printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'duration\t%s s\n' "$((SECONDS - T0))"
-    printf 'params\tlifecycle %s runs, exit %s runs, log %s MiB x %s, memory N=1 and N=%s (idle %s s), containerd N=%s, podman N=%s, podman run --rm %s runs, podman log x %s, density %s (idle %s s), rpc %s clients x %s s x %s\n' \
+    printf 'params\tlifecycle %s runs, exit %s runs, log %s MiB x %s, memory N=1 and N=%s (idle %s s), containerd N=%s, podman N=%s, podman run --rm %s runs, podman log x %s, traced runs %s x 4, density %s (idle %s s), rpc %s clients x %s s x %s\n' \
         "$LIFE_REPS" "$EXIT_REPS" "$((LOG_BYTES / 1048576))" "$LOG_REPS" "$MEM_N" "$MEM_IDLE" \
-        "$CTD_N" "$PM_N" "$PM_LIFE_REPS" "$PM_LOG_REPS" \
+        "$CTD_N" "$PM_N" "$PM_LIFE_REPS" "$PM_LOG_REPS" "$TRACE_REPS" \
         "$DENSITY_N" "$DENSITY_IDLE" "$RPC_CLIENTS" "$RPC_SECS" "$RPC_REPS"
 } >>"$WS/machine.tsv"
 
