@@ -327,6 +327,7 @@ phase_lifecycle() {
 CTR_SEG_M="ctr run --rm, traced"
 LIFE_TRACE_M="lifecycle, traced"
 CTR_TRACE=""
+CTR_TRACE_OWN=0
 
 # ctr_trace_setup: a tracefs instance of this run's own (CTR_TRACE) recording every exec, every
 # process end and every SIGCHLD sent, with the thread group of each event; 1 when the kernel
@@ -346,6 +347,17 @@ ctr_trace_setup() {
     echo 1 >"$CTR_TRACE/events/signal/signal_generate/enable"
     echo 1 >"$CTR_TRACE/events/sched/sched_process_exec/enable"
     echo 1 >"$CTR_TRACE/events/sched/sched_process_exit/enable"
+    echo 1 >"$CTR_TRACE/events/sched/sched_process_fork/enable"
+    # The containerd shims' epoll_wait and epoll_pwait (x86_64 numbers): when tether's
+    # daemon sleeps and when it works.
+    if [ "$(uname -m)" = x86_64 ] && [ -d "$CTR_TRACE/events/raw_syscalls" ]; then
+        for e in sys_enter sys_exit; do
+            echo '(id == 232 || id == 281) && comm ~ "containerd-shim*"' \
+                >"$CTR_TRACE/events/raw_syscalls/$e/filter"
+            echo 1 >"$CTR_TRACE/events/raw_syscalls/$e/enable"
+        done
+        CTR_TRACE_OWN=1
+    fi
 }
 
 # ctr_trace_remove: the instance goes with the run (cleanup calls it too).
@@ -381,7 +393,12 @@ phase_trace() {
             life_once "$s" "$id" >/dev/null || die "traced run ($s) failed"
             echo 0 >"$CTR_TRACE/tracing_on"
             case $s in
-            ctd | ctdt) m=$CTR_SEG_M out=$(awk -v mode=ctr -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
+            ctd) m=$CTR_SEG_M out=$(awk -v mode=ctr -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
+            ctdt)
+                m=$CTR_SEG_M
+                out=$(awk -v mode=ctr -v own="$CTR_TRACE_OWN" -v runtime="$RUNC" -f "$HB/trace.awk" \
+                    "$CTR_TRACE/trace")
+                ;;
             *) m=$LIFE_TRACE_M out=$(awk -v mode=life -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
             esac
             rm -rf "$RUN/ctd-logs/$id.log" "${RUN:?}/life/$id" "$RUN/pids/$id"
@@ -393,7 +410,7 @@ phase_trace() {
         done
     done
     ctr_trace_remove
-    for p in total pre start tocreate create tostart run todelete delete todelcmd delcmd post noshim teardown; do
+    for p in total pre start tocreate create tostart run todelete delete todelcmd delcmd post noshim teardown own notown; do
         meta "$CTR_SEG_M: $p" section "Traced runs: where a \`ctr run --rm\` spends its time"
     done
     for p in total runtime other lead tail; do

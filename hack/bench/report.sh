@@ -327,7 +327,7 @@ END {
     SGT = "containerd-shim-tether-v2 (ctr run --rm)"; SGR = "containerd-shim-runc-v2 (ctr run --rm)"
     nsg = 0
     if (((SG ": total") SUBSEP SGT) in MED && ((SG ": total") SUBSEP SGR) in MED) {
-        nsg = split("pre start tocreate create tostart run todelete delete todelcmd delcmd post total noshim teardown", SGK, " ")
+        nsg = split("pre start tocreate create tostart run todelete delete todelcmd delcmd post total noshim teardown own notown", SGK, " ")
         SGN["pre"] = "ctr started, to the shim\047s `start` executed"
         SGW["pre"] = "ctr; containerd: container, snapshot, bundle"
         SGN["start"] = "`start` command"
@@ -351,6 +351,10 @@ END {
         SGW["noshim"] = "containerd, ctr, the runtime, the container"
         SGN["teardown"] = "of which the kernel tears down runc create, the container and runc delete before their parent hears of it"
         SGW["teardown"] = "the kernel (inside the three segments that follow those ends)"
+        SGN["own"] = "tether\047s own processes awake on the way (the `start` and `delete` commands; the daemon but in epoll_wait)"
+        SGW["own"] = "tether, counted whole even where it ran beside containerd\047s or the runtime\047s work"
+        SGN["notown"] = "the rest of the total"
+        SGW["notown"] = "containerd, ctr, the runtime, the container, the kernel"
     }
     if (nph > 0) {
         printf "Lifecycle phase by phase, ms (median / minimum)\n"
@@ -404,7 +408,8 @@ END {
     }
     for (i = 1; i <= ng; i++) if (GV[i] == "missed") LOSS[++nl] = "goal missed: " GT[i] " (" GM[i] ")"
     tn = MIN[lm, "tether (protocol client)"]; sn = MIN[lm, "runc create+start+delete"]
-    if (tn != "" && sn != "" && tn - sn >= 2)
+    # The minima of separate runs, when no traced measure (within each run) says better.
+    if (tn != "" && sn != "" && tn - sn >= 2 && LTT == "")
         LOSS[++nl] = sprintf("%s: by the minima, tether adds %.2f ms beyond its runtime invocations (%s vs %s ms; goal < 2 ms)", lm, tn - sn, fmt(tn), fmt(sn))
     # Why the lifecycle goal can be out of reach: the runtime invocations alone.
     r = med(lm, "floor: runc run"); st = med(lm, "runc create+start+delete")
@@ -427,9 +432,11 @@ END {
     if (t != "" && c != "" && t > 0.7 * c && nsg > 0) {
         SGF = med(SG ": noshim", SGT) + med(SG ": teardown", SGT)
         SGB = SGF + (FLOORM == "" ? 0 : 2 * FLOORM)
-        x = sprintf("%s: in the traced runs (table above), the segments of tether\047s chain in which no shim code runs take %s ms, %.2fx containerd-shim-runc-v2\047s traced total of %s ms; with the kernel\047s teardown of runc create, the container and runc delete, which a shim waits for before it can answer Create, the exit and Delete (%s ms), %s ms, %.2fx: what a shim that spent no time of its own would take", lm, fmt(med(SG ": noshim", SGT)), med(SG ": noshim", SGT) / med(SG ": total", SGR), fmt(med(SG ": total", SGR)), fmt(med(SG ": teardown", SGT)), fmt(SGF), SGF / med(SG ": total", SGR))
+        x = sprintf("%s: in the traced runs (table above), the segments of tether\047s chain in which no shim code runs take %s ms, %.2fx containerd-shim-runc-v2\047s traced total of %s ms; with the kernel\047s teardown of runc create, the container and runc delete, which a shim waits for before it can answer Create, the exit and Delete (%s ms), %s ms, %.2fx: what a shim that spent no time of its own would take", "ctr run --rm", fmt(med(SG ": noshim", SGT)), med(SG ": noshim", SGT) / med(SG ": total", SGR), fmt(med(SG ": total", SGR)), fmt(med(SG ": teardown", SGT)), fmt(SGF), SGF / med(SG ": total", SGR))
         if (FLOORM != "")
             x = x sprintf("; with the two programs containerd starts for any shim, `start` and `delete`, at the floor of the lifecycle phase (%s ms each), %s ms, %.2fx", fmt(FLOORM), fmt(SGB), SGB / med(SG ": total", SGR))
+        if (med(SG ": notown", SGT) != "")
+            x = x sprintf("; tether\047s own processes were awake %s ms on the way (counted whole, even where they ran beside containerd\047s or the runtime\047s work); the rest of its total, %s ms, is %.2fx runc-v2\047s: the goal leaves tether %s ms of its own in this run", fmt(med(SG ": own", SGT)), fmt(med(SG ": notown", SGT)), med(SG ": notown", SGT) / med(SG ": total", SGR), fmt(0.7 * med(SG ": total", SGR) - med(SG ": notown", SGT)))
         LOSS[++nl] = x
     }
     T = "tether-conmon (podman)"; R = "conmon (podman)"

@@ -56,6 +56,31 @@ BEGIN { rtbase = runtime; sub(/.*\//, "", rtbase) }
     else if (f == "/bin/true" && box == "") { box = p; box_exec = t }
     next
 }
+# With own=1 (tether's containerd shim): the forks, and the shim processes' epoll_wait
+# calls (sys_enter/sys_exit of epoll_wait and epoll_pwait), to tell the time the shim's
+# one-threaded daemon works from the time it sleeps.
+/sched_process_fork:/ {
+    if (own && ctr != "") {
+        c = field($0, "child_pid")
+        forked[c] = stamp($0)
+        parent_of[c] = tgid_of($0)
+    }
+    next
+}
+/ sys_enter: NR (232|281) / {
+    g = tgid_of($0)
+    t = stamp($0)
+    if (g in woke) {
+        if (!(ctr in gone)) awake[g] += t - woke[g]
+        delete woke[g]
+    }
+    if (!(g in slept)) slept[g] = t
+    next
+}
+/ sys_exit: NR (232|281) / {
+    woke[tgid_of($0)] = stamp($0)
+    next
+}
 /sched_process_exit:/ && / group_dead=true/ {
     g = tgid_of($0)
     if (g != "" && !(g in gone)) gone[g] = stamp($0)
@@ -103,6 +128,21 @@ END {
     for (i = 1; i <= 3; i++) if (!(rt[i] in gone)) { print "error=runtime " i " did not end"; exit }
     s = shim[1]; d = shim[nshim]
     if (!(s in gone) || !(d in gone)) { print "error=a shim command did not end"; exit }
+    if (own) {
+        # The shim's own time on the way: its start and delete commands whole; its daemon
+        # (the start command's child) from its fork to its first sleep, awake between its
+        # sleeps, and from its last wakeup to its end. All of it counted, though some ran
+        # beside containerd's or the runtime's work: the rest is what no shim could take
+        # away. Not counted: the kernel's syncing of the filesystem under the rootfs while
+        # it unmounts it, in a child of the daemon after Delete was answered, beside
+        # containerd's work rather than before it.
+        mine = gone[s] - shim_exec[1] + gone[d] - shim_exec[nshim]
+        for (c in parent_of) if (parent_of[c] == s) dmn = c
+        if (dmn == "" || !(dmn in slept)) { print "error=the shim daemon was not seen"; exit }
+        mine += slept[dmn] - forked[dmn] + awake[dmn]
+        end = (dmn in gone && gone[dmn] < gone[ctr]) ? gone[dmn] : gone[ctr]
+        if ((dmn in woke) && woke[dmn] < end) mine += end - woke[dmn]
+    }
     printf "total=%.3f", gone[ctr] - t_ctr
     printf " pre=%.3f", shim_exec[1] - t_ctr
     printf " start=%.3f", gone[s] - shim_exec[1]
@@ -115,6 +155,8 @@ END {
     printf " todelcmd=%.3f", shim_exec[nshim] - gone[rt[3]]
     printf " delcmd=%.3f", gone[d] - shim_exec[nshim]
     printf " post=%.3f", gone[ctr] - gone[d]
+    if (own)
+        printf " own=%.3f notown=%.3f", mine, gone[ctr] - t_ctr - mine
     # The segments of the chain in which no shim code runs: containerd before the shim, the
     # runtime's create, its start with the container's run, its delete, containerd after.
     printf " noshim=%.3f", shim_exec[1] - t_ctr + gone[rt[1]] - rt_exec[1] + gone[box] - rt_exec[2] + \
