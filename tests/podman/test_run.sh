@@ -8,7 +8,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 test_monitor_is_tether_conmon() {
-    local exe pid
+    local exe
     # run -d
     p run -d --name mon-d "$PM_IMAGE" sleep 100 >/dev/null
     expect_match "run -d monitor" "$(pm_conmon_exe mon-d)" '/tether-conmon$'
@@ -19,9 +19,7 @@ test_monitor_is_tether_conmon() {
     wait
     # exec: the session's monitor, found by its command line
     p exec mon-d sleep 3 &
-    pm_wait_for pm_exec_monitor >/dev/null
-    pid=$(pm_exec_monitor)
-    exe=$(readlink "/proc/$pid/exe")
+    exe=$(pm_wait_for pm_exec_monitor_exe)
     expect_match "exec monitor" "$exe" '/tether-conmon$'
     wait
     p rm -f -t 0 mon-d mon-a >/dev/null
@@ -29,11 +27,14 @@ test_monitor_is_tether_conmon() {
 
 pm_state_is() { [ "$(pm_state "$1" '{{.State.Status}}')" = "$2" ]; }
 
-# The monitor of a running exec session (its argv has -e and --exec-attach).
-pm_exec_monitor() {
-    local pid
+# The program of a running exec session's monitor (its argv has --exec-process-spec). A
+# process pgrep found may be gone before its exe is read (the monitor's launcher returns
+# once the monitor forked away): only a process still there answers.
+pm_exec_monitor_exe() {
+    local pid exe
     for pid in $(pgrep -f -- "--exec-process-spec $PM_DIR"); do
-        [ "$(readlink "/proc/$pid/exe")" != /bin/sh ] && echo "$pid" && return 0
+        exe=$(readlink "/proc/$pid/exe") || continue
+        [ "$exe" != /bin/sh ] && echo "$exe" && return 0
     done
     return 1
 }
