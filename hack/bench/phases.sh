@@ -326,46 +326,46 @@ phase_lifecycle() {
 # --- where a `ctr run --rm` spends its time -----------------------------------------------
 CTR_SEG_M="ctr run --rm, traced"
 LIFE_TRACE_M="lifecycle, traced"
-CTR_TRACE=""
-CTR_TRACE_OWN=0
+TRACE_DIR=""
+TRACE_OWN=0
 
-# ctr_trace_setup: a tracefs instance of this run's own (CTR_TRACE) recording every exec, every
-# process end and every SIGCHLD sent, with the thread group of each event; 1 when the kernel
-# offers none.
-ctr_trace_setup() {
+# trace_setup: a tracefs instance of this run's own (TRACE_DIR) recording every exec, fork,
+# process end and SIGCHLD sent, with the thread group of each event; 1 when the kernel offers
+# none.
+trace_setup() {
     local t=/sys/kernel/tracing
     [ -d "$t/instances" ] || mount -t tracefs nodev "$t" 2>/dev/null || true
     [ -d "$t/instances" ] || return 1
     mkdir "$t/instances/tether-bench-$$" 2>/dev/null || return 1
-    CTR_TRACE=$t/instances/tether-bench-$$
-    [ -f "$CTR_TRACE/options/record-tgid" ] &&
-        [ -d "$CTR_TRACE/events/signal/signal_generate" ] || return 1
-    echo 0 >"$CTR_TRACE/tracing_on"
-    echo 1 >"$CTR_TRACE/options/record-tgid"
-    echo 8192 >"$CTR_TRACE/buffer_size_kb"
-    echo 'sig == 17' >"$CTR_TRACE/events/signal/signal_generate/filter"
-    echo 1 >"$CTR_TRACE/events/signal/signal_generate/enable"
-    echo 1 >"$CTR_TRACE/events/sched/sched_process_exec/enable"
-    echo 1 >"$CTR_TRACE/events/sched/sched_process_exit/enable"
-    echo 1 >"$CTR_TRACE/events/sched/sched_process_fork/enable"
+    TRACE_DIR=$t/instances/tether-bench-$$
+    [ -f "$TRACE_DIR/options/record-tgid" ] &&
+        [ -d "$TRACE_DIR/events/signal/signal_generate" ] || return 1
+    echo 0 >"$TRACE_DIR/tracing_on"
+    echo 1 >"$TRACE_DIR/options/record-tgid"
+    echo 8192 >"$TRACE_DIR/buffer_size_kb"
+    echo 'sig == 17' >"$TRACE_DIR/events/signal/signal_generate/filter"
+    echo 1 >"$TRACE_DIR/events/signal/signal_generate/enable"
+    echo 1 >"$TRACE_DIR/events/sched/sched_process_exec/enable"
+    echo 1 >"$TRACE_DIR/events/sched/sched_process_exit/enable"
+    echo 1 >"$TRACE_DIR/events/sched/sched_process_fork/enable"
     # The containerd shims' epoll_wait and epoll_pwait (x86_64 numbers): when tether's
     # daemon sleeps and when it works.
-    if [ "$(uname -m)" = x86_64 ] && [ -d "$CTR_TRACE/events/raw_syscalls" ]; then
+    if [ "$(uname -m)" = x86_64 ] && [ -d "$TRACE_DIR/events/raw_syscalls" ]; then
         for e in sys_enter sys_exit; do
             echo '(id == 232 || id == 281) && comm ~ "containerd-shim*"' \
-                >"$CTR_TRACE/events/raw_syscalls/$e/filter"
-            echo 1 >"$CTR_TRACE/events/raw_syscalls/$e/enable"
+                >"$TRACE_DIR/events/raw_syscalls/$e/filter"
+            echo 1 >"$TRACE_DIR/events/raw_syscalls/$e/enable"
         done
-        CTR_TRACE_OWN=1
+        TRACE_OWN=1
     fi
 }
 
-# ctr_trace_remove: the instance goes with the run (cleanup calls it too).
-ctr_trace_remove() {
-    [ -n "$CTR_TRACE" ] && [ -d "$CTR_TRACE" ] || return 0
-    echo 0 >"$CTR_TRACE/tracing_on" 2>/dev/null
-    rmdir "$CTR_TRACE" 2>/dev/null
-    CTR_TRACE=""
+# trace_remove: the instance goes with the run (cleanup calls it too).
+trace_remove() {
+    [ -n "$TRACE_DIR" ] && [ -d "$TRACE_DIR" ] || return 0
+    echo 0 >"$TRACE_DIR/tracing_on" 2>/dev/null
+    rmdir "$TRACE_DIR" 2>/dev/null
+    TRACE_DIR=""
 }
 
 # Runs again, with the kernel's process events traced, and cut by hack/bench/trace.awk:
@@ -378,9 +378,9 @@ ctr_trace_remove() {
 #   run: what the shim adds beyond its runtime invocations, without their spread.
 # Tracing costs microseconds an event; the lifecycle phase's runs stay untraced.
 phase_trace() {
-    local rep s id out p m
-    if ! ctr_trace_setup; then
-        ctr_trace_remove
+    local rep s id out p m mode own
+    if ! trace_setup; then
+        trace_remove
         say "traced runs: this kernel offers no tracefs instance with the events needed; skipped"
         return 0
     fi
@@ -388,19 +388,18 @@ phase_trace() {
     for ((rep = -1; rep < TRACE_REPS; rep++)); do
         for s in ctd ctdt tether steps; do
             id=t-$s-$((rep + 1))
-            echo >"$CTR_TRACE/trace"
-            echo 1 >"$CTR_TRACE/tracing_on"
+            echo >"$TRACE_DIR/trace"
+            echo 1 >"$TRACE_DIR/tracing_on"
             life_once "$s" "$id" >/dev/null || die "traced run ($s) failed"
-            echo 0 >"$CTR_TRACE/tracing_on"
+            echo 0 >"$TRACE_DIR/tracing_on"
+            # tether's containerd shim: its own time on the way too (TRACE_OWN).
             case $s in
-            ctd) m=$CTR_SEG_M out=$(awk -v mode=ctr -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
-            ctdt)
-                m=$CTR_SEG_M
-                out=$(awk -v mode=ctr -v own="$CTR_TRACE_OWN" -v runtime="$RUNC" -f "$HB/trace.awk" \
-                    "$CTR_TRACE/trace")
-                ;;
-            *) m=$LIFE_TRACE_M out=$(awk -v mode=life -v runtime="$RUNC" -f "$HB/trace.awk" "$CTR_TRACE/trace") ;;
+            ctd) m=$CTR_SEG_M mode=ctr own=0 ;;
+            ctdt) m=$CTR_SEG_M mode=ctr own=$TRACE_OWN ;;
+            *) m=$LIFE_TRACE_M mode=life own=0 ;;
             esac
+            out=$(awk -v mode="$mode" -v own="$own" -v runtime="$RUNC" -f "$HB/trace.awk" \
+                "$TRACE_DIR/trace")
             rm -rf "$RUN/ctd-logs/$id.log" "${RUN:?}/life/$id" "$RUN/pids/$id"
             [ "$rep" -lt 0 ] && continue
             case $out in error=*) die "traced run ($s): ${out#error=}" ;; esac
@@ -409,7 +408,7 @@ phase_trace() {
             done
         done
     done
-    ctr_trace_remove
+    trace_remove
     for p in total pre start tocreate create tostart run todelete delete todelcmd delcmd post noshim teardown own notown; do
         meta "$CTR_SEG_M: $p" section "Traced runs: where a \`ctr run --rm\` spends its time"
     done

@@ -247,7 +247,7 @@ cleanup() {
         git -C "$REPO" worktree remove --force "$BASE_SRC" >/dev/null 2>&1
         rm -rf "$BASE_SRC"
     fi
-    declare -F ctr_trace_remove >/dev/null && ctr_trace_remove
+    declare -F trace_remove >/dev/null && trace_remove
     if [ -n "$CTD_PID" ]; then
         for id in $(timeout 10 "${CTR[@]}" task ls -q 2>/dev/null); do
             timeout 10 "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
