@@ -379,6 +379,7 @@ trace_remove() {
 # Tracing costs microseconds an event; the lifecycle phase's runs stay untraced.
 phase_trace() {
     local rep s id out p m mode own
+    local -A keys=()
     if ! trace_setup; then
         trace_remove
         say "traced runs: this kernel offers no tracefs instance with the events needed; skipped"
@@ -405,15 +406,16 @@ phase_trace() {
             case $out in error=*) die "traced run ($s): ${out#error=}" ;; esac
             for p in $out; do
                 record "$m: ${p%%=*}" ms "$(life_label "$s")" "${p#*=}"
+                keys["$m: ${p%%=*}"]=1
             done
         done
     done
     trace_remove
-    for p in total pre start tocreate create tostart run todelete delete todelcmd delcmd post noshim teardown own notown; do
-        meta "$CTR_SEG_M: $p" section "Traced runs: where a \`ctr run --rm\` spends its time"
-    done
-    for p in total runtime other lead tail; do
-        meta "$LIFE_TRACE_M: $p" section "Traced runs: tether-shim's lifecycle and the runtime alone, outside the runtime"
+    for p in "${!keys[@]}"; do
+        case $p in
+        "$CTR_SEG_M: "*) meta "$p" section "Traced runs: where a \`ctr run --rm\` spends its time" ;;
+        *) meta "$p" section "Traced runs: tether-shim's lifecycle and the runtime alone, outside the runtime" ;;
+        esac
     done
 }
 

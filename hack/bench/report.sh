@@ -79,6 +79,12 @@ function firstmetric(prefix,    i) {
     for (i = 1; i <= nm; i++) if (index(M[i], prefix) == 1) return M[i]
     return ""
 }
+# A row of the traced ctr run --rm table: its metric key, name and what runs in it.
+function seg(key, name, what) {
+    SGK[++nsg] = key
+    SGN[key] = name
+    SGW[key] = what
+}
 # A table cell in markdown: a "|" would end the cell.
 function cell(s) {
     gsub(/\|/, "\\|", s)
@@ -327,34 +333,30 @@ END {
     SGT = "containerd-shim-tether-v2 (ctr run --rm)"; SGR = "containerd-shim-runc-v2 (ctr run --rm)"
     nsg = 0
     if (((SG ": total") SUBSEP SGT) in MED && ((SG ": total") SUBSEP SGR) in MED) {
-        nsg = split("pre start tocreate create tostart run todelete delete todelcmd delcmd post total noshim teardown own notown", SGK, " ")
-        SGN["pre"] = "ctr started, to the shim\047s `start` executed"
-        SGW["pre"] = "ctr; containerd: container, snapshot, bundle"
-        SGN["start"] = "`start` command"
-        SGW["start"] = "the shim (runc-v2: its daemon executed too)"
-        SGN["tocreate"] = "to runc create executed"
-        SGW["tocreate"] = "containerd connects, asks Create; the shim mounts the rootfs, spawns runc"
-        SGN["create"] = "runc create"; SGW["create"] = "the runtime"
-        SGN["tostart"] = "to runc start executed"
-        SGW["tostart"] = "the kernel ends runc create; the shim answers Create; ctr asks Start through containerd; the shim spawns runc"
-        SGN["run"] = "runc start, the container runs"; SGW["run"] = "the runtime, the container"
-        SGN["todelete"] = "container exited, to runc delete executed"
-        SGW["todelete"] = "the kernel ends the container; tether: its release at the exit; runc-v2: Wait answered, ctr asks State and Delete through containerd"
-        SGN["delete"] = "runc delete"; SGW["delete"] = "the runtime"
-        SGN["todelcmd"] = "to the `delete` command executed"
-        SGW["todelcmd"] = "the kernel ends runc delete; the shim answers Delete and Shutdown; containerd closes the connection, executes the shim"
-        SGN["delcmd"] = "`delete` command"
-        SGW["delcmd"] = "the shim (runc-v2: runs runc delete --force)"
-        SGN["post"] = "to ctr gone"; SGW["post"] = "containerd: bundle, snapshot and container records; ctr"
-        SGN["total"] = "total"; SGW["total"] = ""
-        SGN["noshim"] = "no shim code on the way (pre, runc create, runc start and the run, runc delete, post)"
-        SGW["noshim"] = "containerd, ctr, the runtime, the container"
-        SGN["teardown"] = "of which the kernel tears down runc create, the container and runc delete before their parent hears of it"
-        SGW["teardown"] = "the kernel (inside the three segments that follow those ends)"
-        SGN["own"] = "tether\047s own processes awake on the way (the `start` and `delete` commands; the daemon but in epoll_wait)"
-        SGW["own"] = "tether, counted whole even where it ran beside containerd\047s or the runtime\047s work"
-        SGN["notown"] = "the rest of the total"
-        SGW["notown"] = "containerd, ctr, the runtime, the container, the kernel"
+        seg("pre", "ctr started, to the shim\047s `start` executed",
+            "ctr; containerd: container, snapshot, bundle")
+        seg("start", "`start` command", "the shim (runc-v2: its daemon executed too)")
+        seg("tocreate", "to runc create executed",
+            "containerd connects, asks Create; the shim mounts the rootfs, spawns runc")
+        seg("create", "runc create", "the runtime")
+        seg("tostart", "to runc start executed",
+            "the kernel ends runc create; the shim answers Create; ctr asks Start through containerd; the shim spawns runc")
+        seg("run", "runc start, the container runs", "the runtime, the container")
+        seg("todelete", "container exited, to runc delete executed",
+            "the kernel ends the container; tether: its release at the exit; runc-v2: Wait answered, ctr asks State and Delete through containerd")
+        seg("delete", "runc delete", "the runtime")
+        seg("todelcmd", "to the `delete` command executed",
+            "the kernel ends runc delete; the shim answers Delete and Shutdown; containerd closes the connection, executes the shim")
+        seg("delcmd", "`delete` command", "the shim (runc-v2: runs runc delete --force)")
+        seg("post", "to ctr gone", "containerd: bundle, snapshot and container records; ctr")
+        seg("total", "total", "")
+        seg("noshim", "no shim code on the way (pre, runc create, runc start and the run, runc delete, post)",
+            "containerd, ctr, the runtime, the container")
+        seg("teardown", "of which the kernel tears down runc create, the container and runc delete before their parent hears of it",
+            "the kernel (inside the three segments that follow those ends)")
+        seg("own", "tether\047s own processes awake on the way (the `start` and `delete` commands; the daemon but in epoll_wait)",
+            "tether, counted whole even where it ran beside containerd\047s or the runtime\047s work")
+        seg("notown", "the rest of the total", "containerd, ctr, the runtime, the container, the kernel")
     }
     if (nph > 0) {
         printf "Lifecycle phase by phase, ms (median / minimum)\n"

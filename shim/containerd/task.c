@@ -169,8 +169,6 @@ static void task_free(struct tether_ctrd_task *task)
     free(task);
 }
 
-/* Unmounts, forgets the container in the core and frees the record. At teardown only the
- * record goes: the container keeps running on its root filesystem. */
 /* A rootfs being unmounted by a process of its own. */
 struct unmount {
     struct tether_ctrd_shim *shim;
@@ -232,6 +230,8 @@ static void rootfs_unmount(struct tether_ctrd_task *task)
     unmount_free(u);
 }
 
+/* Unmounts, forgets the container in the core and frees the record. At teardown only the
+ * record goes: the container keeps running on its root filesystem. */
 static void task_remove(struct tether_ctrd_task *task)
 {
     struct tether_error err = {0};

@@ -92,7 +92,7 @@ ssize_t tether_pump_try(struct tether_pump *pump, const void *data, size_t len,
 static void fail(struct tether_pump *pump)
 {
     pump->failed = true;
-    pump->queue.off = pump->queue.len = 0;
+    tether_outbuf_free(&pump->queue);
     watch(pump, false);
 }
 

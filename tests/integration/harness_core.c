@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,11 +78,9 @@ static void on_stdin_ready(void *opaque, struct tether_container *ctr, const cha
 struct th_core *th_core_alloc(void)
 {
     struct th_core *f = xzalloc(sizeof(*f));
-    sigset_t all;
 
     /* As a shim's main() does: every signal is taken through the core's signalfd. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, NULL);
+    tether_core_take_signals();
     th_env_init(&f->env);
     f->log.fd = -1;
     f->log.level = TETHER_LOG_ERROR;

@@ -94,6 +94,7 @@ static bool mounted(const char *path)
  * without waiting, after the retries with. Needs root (mount); as the whole suite. */
 static void test_unmount_busy(void **state)
 {
+    (void)state;
     for (int wait = 0; wait <= 1; wait++) {
         char dir[] = "/tmp/tether-mount-XXXXXX";
         struct tether_error err = {0};
@@ -101,7 +102,6 @@ static void test_unmount_busy(void **state)
         cleanup_free char *file = NULL;
         int fd;
 
-        (void)state;
         assert_non_null(mkdtemp(dir));
         rootfs = xasprintf("%s/rootfs", dir);
         file = xasprintf("%s/held", rootfs);
