@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <tether/core.h>
-#include <tether/launch.h>
 #include <tether/sock.h>
 #include <tether/util.h>
 
@@ -205,47 +204,33 @@ static void oom_score_above(pid_t parent)
     fclose(f);
 }
 
-/* The daemon: fds 0-2 on /dev/null, its log on the bundle's `log` FIFO (containerd reads
- * it) when there is one. */
-static int daemon_stdio(const char *bundle, struct tether_log *log, struct tether_error *err)
+/* The daemon's log on the bundle's `log` FIFO (containerd reads it) when there is one, opened
+ * by the launcher; null, what the daemon's fds 0-2 become. */
+static int open_daemon_stdio(const char *bundle, struct tether_log *log, int *null,
+                             struct tether_error *err)
 {
-    cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     cleanup_free char *log_path = xasprintf("%s/log", bundle);
 
-    if (null < 0)
+    *null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (*null < 0)
         return tether_error_set(err, errno, "open /dev/null");
-    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-        return tether_error_set(err, errno, "dup2");
     /* Never blocks: a full FIFO drops lines rather than stalling the loop. */
     log->fd = open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     return 0;
 }
 
-static void __attribute__((noreturn)) daemon_main(struct tether_ctrd_shim *shim, const char *bundle,
-                                                  int listen_fd, int sync_fd, pid_t containerd)
+/* The daemon, forked off by the launcher with everything set up (rc < 0: it cannot serve). */
+static void __attribute__((noreturn))
+daemon_main(struct tether_ctrd_shim *shim, int null, int rc, struct tether_error *err)
 {
-    struct tether_error err = {0};
-    int rc;
-
-    oom_score_above(containerd);
-    if (daemon_stdio(bundle, &shim->log, &err) < 0 || chdir("/") < 0) {
-        if (err.msg[0] == '\0')
-            tether_error_set(&err, errno, "chdir /");
-        tether_launch_fail(sync_fd, &err);
-        _exit(1);
-    }
-    if (tether_ctrd_shim_init(shim, listen_fd, &err) < 0) {
-        log_error(&shim->log, "%s", err.msg);
-        tether_launch_fail(sync_fd, &err);
-        tether_ctrd_shim_fini(shim);
-        _exit(1);
-    }
-    if (tether_write_all(sync_fd, "OK\n", 3, &err) < 0)
-        _exit(1);
-    close(sync_fd);
-    rc = tether_ctrd_shim_run(shim, &err);
+    /* The caller's stdout and stderr let go of at once: containerd reads them to their end. */
+    if (rc == 0 && (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir("/") < 0))
+        rc = tether_error_set(err, errno, "detaching the daemon's stdio and cwd");
+    close(null);
+    if (rc == 0)
+        rc = tether_ctrd_shim_run(shim, err);
     if (rc < 0)
-        log_error(&shim->log, "%s", err.msg);
+        log_error(&shim->log, "%s", err->msg);
     tether_ctrd_shim_fini(shim);
     _exit(rc < 0 ? 1 : 0);
 }
@@ -268,8 +253,8 @@ static int cmd_start(const struct args *a, struct tether_error *err)
     cleanup_close int lock_fd = -1;
     const char *ttrpc = getenv("TTRPC_ADDRESS");
     pid_t containerd = getppid();
-    struct tether_launch launch;
-    int listen_fd, rc;
+    pid_t daemon = -1;
+    int listen_fd, null, rc;
 
     if (getcwd(bundle, sizeof(bundle)) == NULL)
         return tether_error_set(err, errno, "getcwd");
@@ -303,17 +288,27 @@ static int cmd_start(const struct args *a, struct tether_error *err)
         .runtime_root = xasprintf("%s/%s", TETHER_CTRD_RUNTIME_ROOT, a->ns),
         .log_level = shim.log.level,
     };
-    rc = tether_launch(&launch, err);
-    if (rc == 1) {
-        /* The lock stays with the caller, which lets go once it printed the address. */
-        close(lock_fd);
-        daemon_main(&shim, bundle, listen_fd, launch.sync_fd, containerd);
-    }
-    close(listen_fd);
-    if (rc < 0) {
+    /* Everything is set up before the daemon is forked off: a failure is reported here. */
+    oom_score_above(containerd);
+    if (open_daemon_stdio(bundle, &shim.log, &null, err) < 0) {
+        close(listen_fd);
         unlink(socket_path);
         return -1;
     }
+    rc = tether_ctrd_shim_init(&shim, listen_fd, err);
+    if (rc == 0)
+        rc = tether_core_detach(shim.core, &daemon, err);
+    if (daemon == 0) {
+        /* The lock stays with the caller, which lets go once it printed the address. */
+        close(lock_fd);
+        daemon_main(&shim, null, rc, err);
+    }
+    close(null);
+    if (rc < 0) {
+        tether_ctrd_shim_fini(&shim);
+        return -1;
+    }
+    /* The daemon owns the socket and the loop now: they are not the launcher's to release. */
     return answer_address(bundle, socket_path, err);
 }
 

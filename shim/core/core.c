@@ -36,6 +36,7 @@ struct tether_core {
     struct tether_reaper reaper;
     struct tether_events events;
     struct tether_source signal_src;
+    sigset_t signal_mask; /* what the signalfd takes */
     struct tether_core_hooks hooks;
     struct tether_job_env jobenv;
     struct tether_job *jobs;      /* runtime commands of the core itself (version) */
@@ -105,13 +106,38 @@ void tether_core_take_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The signalfd, in the loop. signalfd(2): in an epoll set, a signalfd reports the signals of
+ * the process that added it, so a process forked off with the loop needs one of its own. */
+static int open_signals(struct tether_core *core, struct tether_error *err)
+{
+    int fd = signalfd(-1, &core->signal_mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    if (fd < 0)
+        return tether_error_set(err, errno, "signalfd");
+    if (core->signal_src.fd >= 0) {
+        tether_loop_remove(&core->loop, &core->signal_src);
+        close(core->signal_src.fd);
+    }
+    core->signal_src.fd = fd;
+    core->signal_src.events = EPOLLIN;
+    core->signal_src.cb = signal_cb;
+    return tether_loop_add(&core->loop, &core->signal_src, err);
+}
+
+/* prctl(2): orphans below us, the containers' inits included once `runtime create` exits,
+ * are re-parented to this process instead of PID 1. fork(2) does not pass the role on. */
+static int become_subreaper(struct tether_error *err)
+{
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        return tether_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
+    return 0;
+}
+
 struct tether_core *tether_core_new(const struct tether_core_config *cfg,
                                     const struct tether_core_hooks *hooks,
                                     const struct tether_log *log, struct tether_error *err)
 {
     struct tether_core *core = xzalloc(sizeof(*core));
-    sigset_t mask;
-    int fd;
 
     core->log = log;
     core->hooks = *hooks;
@@ -130,27 +156,12 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
 
     /* Every signal arrives through the signalfd; main() blocked them all already. */
     if (cfg->signals != NULL)
-        mask = *cfg->signals;
+        core->signal_mask = *cfg->signals;
     else
-        sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (fd < 0) {
-        tether_error_set(err, errno, "signalfd");
+        sigemptyset(&core->signal_mask);
+    sigaddset(&core->signal_mask, SIGCHLD);
+    if (open_signals(core, err) < 0 || become_subreaper(err) < 0)
         goto fail;
-    }
-    core->signal_src.fd = fd;
-    core->signal_src.events = EPOLLIN;
-    core->signal_src.cb = signal_cb;
-    if (tether_loop_add(&core->loop, &core->signal_src, err) < 0)
-        goto fail;
-
-    /* prctl(2): orphans below us, the containers' inits included once `runtime create`
-     * exits, are re-parented to this process instead of PID 1. */
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-        tether_error_set(err, errno, "PR_SET_CHILD_SUBREAPER");
-        goto fail;
-    }
     core->jobenv = (struct tether_job_env){.reaper = &core->reaper,
                                            .rt = &core->rt,
                                            .loop = &core->loop,
@@ -161,6 +172,25 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
 fail:
     tether_core_free(core);
     return NULL;
+}
+
+int tether_core_detach(struct tether_core *core, pid_t *daemon, struct tether_error *err)
+{
+    *daemon = -1;
+    if (core->jobs != NULL || core->forked != NULL || core->reaper.children != NULL)
+        return tether_error_set(err, 0, "cannot detach a core with children");
+    *daemon = fork();
+    if (*daemon < 0)
+        return tether_error_set(err, errno, "fork");
+    if (*daemon > 0)
+        return 0;
+    /* The daemon: a session of its own, so the launcher's terminal and process group (and
+     * their signals) are not its concern. */
+    if (setsid() < 0)
+        return tether_error_set(err, errno, "setsid");
+    if (open_signals(core, err) < 0 || become_subreaper(err) < 0)
+        return -1;
+    return 0;
 }
 
 static void free_removed(struct tether_core *core)

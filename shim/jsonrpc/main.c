@@ -16,7 +16,6 @@
 #include <jansson.h>
 
 #include <tether/core.h>
-#include <tether/launch.h>
 #include <tether/paths.h>
 #include <tether/util.h>
 
@@ -281,11 +280,11 @@ static void remove_state(const struct tether_shim_config *cfg, bool remove_dir)
     rmdir(cfg->dir);
 }
 
-static int write_pid_file(const struct tether_shim_config *cfg, struct tether_error *err)
+static int write_pid_file(const struct tether_shim_config *cfg, pid_t pid, struct tether_error *err)
 {
     cleanup_free char *path = xasprintf("%s/shim.pid", cfg->dir);
     char text[32];
-    int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
 
     return tether_write_file_atomic(path, text, (size_t)n, 0644, err);
 }
@@ -302,66 +301,98 @@ static void print_ready(const struct tether_shim_config *cfg, pid_t pid)
     json_decref(obj);
 }
 
-/* The daemon proper: set up, tell the launcher (sync_fd >= 0) we are ready, serve. */
-static int serve(struct tether_shim *shim, int sync_fd, struct tether_error *err)
+/* --foreground: set up, say so, serve. */
+static int serve(struct tether_shim *shim, struct tether_error *err)
 {
-    if (tether_shim_init(shim, err) < 0 || write_pid_file(&shim->cfg, err) < 0)
+    if (tether_shim_init(shim, err) < 0 || write_pid_file(&shim->cfg, getpid(), err) < 0)
         return -1;
-    if (sync_fd >= 0) {
-        char msg[32];
-        int n = snprintf(msg, sizeof(msg), "OK %d\n", (int)getpid());
-        if (tether_write_all(sync_fd, msg, (size_t)n, err) < 0)
-            return -1;
-        close(sync_fd);
-    } else {
-        print_ready(&shim->cfg, getpid());
-    }
+    print_ready(&shim->cfg, getpid());
     return tether_shim_run(shim, err);
 }
 
-static int redirect_stdio(const char *log_path, int *log_fd, struct tether_error *err)
-{
-    cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int fd;
+/* What the daemon's fds 0-2 become (/dev/null) and its log, opened by the launcher, which
+ * reports a failure. */
+struct daemon_stdio {
+    int null;
+    int log;
+};
 
-    if (null < 0)
+static int open_daemon_stdio(const struct tether_shim_config *cfg, struct daemon_stdio *io,
+                             struct tether_error *err)
+{
+    cleanup_free char *log_path = xasprintf("%s/shim.log", cfg->dir);
+
+    io->log = -1;
+    io->null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (io->null < 0)
         return tether_error_set(err, errno, "open /dev/null");
-    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-    if (fd < 0)
+    io->log =
+        open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    if (io->log < 0)
         return tether_error_set(err, errno, "open %s", log_path);
-    if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
-        close(fd);
-        return tether_error_set(err, errno, "dup2");
-    }
-    *log_fd = fd;
     return 0;
 }
 
-/* The daemon: the launcher's child, leader of a session of its own with no controlling
- * terminal. A session leader would acquire a terminal it opens without O_NOCTTY: every path
- * the shim opens that could name one (logs, FIFOs, files of the state directory) is opened
- * with O_NOCTTY, and a container's terminal only ever reaches it as a received fd. */
-static void __attribute__((noreturn)) daemon_main(struct tether_shim *shim, int sync_fd)
+/* The daemon: forked off by the launcher with everything set up, leader of a session of its
+ * own with no controlling terminal. A session leader would acquire a terminal it opens
+ * without O_NOCTTY: every path the shim opens that could name one (logs, FIFOs, files of the
+ * state directory) is opened with O_NOCTTY, and a container's terminal only ever reaches it
+ * as a received fd. */
+static void __attribute__((noreturn))
+daemon_main(struct tether_shim *shim, struct daemon_stdio *io, int rc, struct tether_error *err)
 {
-    struct tether_error err = {0};
-    cleanup_free char *log_path = xasprintf("%s/shim.log", shim->cfg.dir);
-    int rc;
-
-    if (chdir("/") < 0 || redirect_stdio(log_path, &shim->log.fd, &err) < 0) {
-        if (err.msg[0] == '\0')
-            tether_error_set(&err, errno, "chdir /");
-        tether_launch_fail(sync_fd, &err);
-        _exit(1);
-    }
-    rc = serve(shim, sync_fd, &err);
-    if (rc < 0) {
-        log_error(&shim->log, "%s", err.msg);
-        /* When the launcher still waits, it reports the reason and cleans up. */
-        tether_launch_fail(sync_fd, &err);
-    }
+    /* The caller's stdout and stderr let go of at once: it may read them to their end. */
+    if (dup2(io->null, 0) < 0 || dup2(io->null, 1) < 0 || dup2(io->null, 2) < 0 || chdir("/") < 0)
+        rc = tether_error_set(err, errno, "detaching the daemon's stdio and cwd");
+    close(io->null);
+    if (rc == 0)
+        rc = tether_shim_run(shim, err);
+    if (rc < 0)
+        log_error(&shim->log, "%s", err->msg);
     tether_shim_fini(shim);
     remove_state(&shim->cfg, false);
     _exit(rc < 0 ? 1 : 0);
+}
+
+/* The launcher: sets the daemon up in full, forks it off and reports it; every failure to
+ * start is reported here, on the caller's stderr. Returns only on failure. */
+static int launch(struct tether_shim *shim, bool created)
+{
+    struct daemon_stdio io = {.null = -1, .log = -1};
+    struct tether_error err = {0};
+    pid_t pid = -1;
+    int rc;
+
+    if (open_daemon_stdio(&shim->cfg, &io, &err) < 0)
+        goto fail;
+    /* The shim's log is its file from the start; failures reach the caller through err. */
+    shim->log.fd = io.log;
+    if (tether_shim_init(shim, &err) < 0)
+        goto fail;
+    rc = tether_core_detach(shim->core, &pid, &err);
+    if (pid == 0)
+        daemon_main(shim, &io, rc, &err);
+    if (rc < 0 || write_pid_file(&shim->cfg, pid, &err) < 0)
+        goto fail;
+    print_ready(&shim->cfg, pid);
+    /* The daemon owns the socket, the state and the loop now: the launcher leaves without
+     * releasing what it set up for it. */
+    _exit(0);
+fail:
+    fprintf(stderr, "tether-shim: %s\n", err.msg);
+    if (pid > 0) {
+        /* The daemon runs but cannot be reported: it goes, before its state does. */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    tether_shim_fini(shim);
+    remove_state(&shim->cfg, created);
+    if (io.null >= 0)
+        close(io.null);
+    if (io.log >= 0)
+        close(io.log);
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -369,7 +400,6 @@ int main(int argc, char **argv)
     static struct tether_shim shim;
     struct tether_error err = {0};
     bool created = false;
-    struct tether_launch launch;
     int lock_fd = -1, rc;
 
     tether_core_take_signals();
@@ -385,26 +415,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "tether-shim: %s\n", err.msg);
         return 1;
     }
-    if (shim.cfg.foreground) {
-        rc = serve(&shim, -1, &err);
-        if (rc < 0)
-            fprintf(stderr, "tether-shim: %s\n", err.msg);
-        tether_shim_fini(&shim);
-        remove_state(&shim.cfg, rc < 0 && created);
-        return rc < 0 ? 1 : 0;
-    }
-    rc = tether_launch(&launch, &err);
-    if (rc == 1)
-        daemon_main(&shim, launch.sync_fd);
-    if (rc < 0) {
-        if (launch.line[0] == '\0')
-            fprintf(stderr, "tether-shim: the shim died while starting (see %s/shim.log)\n",
-                    shim.cfg.dir);
-        else
-            fprintf(stderr, "tether-shim: %s\n", err.msg);
-        remove_state(&shim.cfg, created);
-        return 1;
-    }
-    print_ready(&shim.cfg, launch.daemon);
-    return 0;
+    if (!shim.cfg.foreground)
+        return launch(&shim, created);
+    rc = serve(&shim, &err);
+    if (rc < 0)
+        fprintf(stderr, "tether-shim: %s\n", err.msg);
+    tether_shim_fini(&shim);
+    remove_state(&shim.cfg, rc < 0 && created);
+    return rc < 0 ? 1 : 0;
 }
