@@ -8,7 +8,8 @@
  *   benchlife conmon RUNTIME ROOT BUNDLE ID WORKDIR    conmon, runc start, exit file,
  *                                                      runc delete, conmon gone
  *   benchlife tether SHIM ROOT BUNDLE ID STATEDIR      tether-shim: create, start, wait,
- *                                                      delete, shutdown, shim gone
+ *                                                      delete, shutdown, shim gone (SHIM
+ *                                                      may be nullshim, which only answers)
  *   benchlife launch SHIM ROOT BUNDLE ID STATEDIR      tether-shim's start alone: from the
  *                                                      spawn until its launcher returned
  *                                                      (socket ready); then shut down, untimed

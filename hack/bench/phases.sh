@@ -228,6 +228,9 @@ phase_podman() {
 # --- lifecycle of a `true` container -------------------------------------------------------
 LIFE_M="lifecycle of true"
 LAUNCH_M="part of it: starting the shim"
+# What a shim costs a lifecycle by being a program of its own at all: hack/bench/nullshim.c,
+# driven like tether-shim, started, asked the lifecycle's five requests, gone.
+NULL_M="lifecycle without a runtime: a shim that does nothing"
 PHASE_M="lifecycle phase"
 # The CPU time the shim's own processes used (tether-shim's launcher and daemon; the floor:
 # tether-shim --version), from the kernel's count.
@@ -237,7 +240,7 @@ life_subjects() {
     if [ "$CRUN_OK" = 1 ]; then echo crun; fi
     echo tether
     if [ -n "$BASE_BIN" ]; then echo base; fi
-    echo tetherctl conmon ctd ctdt launch procstart
+    echo tetherctl conmon ctd ctdt launch procstart null
 }
 
 life_label() {
@@ -253,6 +256,7 @@ life_label() {
     ctdt) echo "containerd-shim-tether-v2 (ctr run --rm)" ;;
     launch) echo "tether-shim start alone (spawn to socket ready)" ;;
     procstart) echo "floor: spawn, exec and exit of tether-shim --version" ;;
+    null) echo "floor: a shim that does nothing (nullshim)" ;;
     esac
 }
 
@@ -271,6 +275,7 @@ life_once() {
         ;;
     launch) timeout -k 5 120 "$BB/benchlife" launch "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
     procstart) PHASES=1 timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tether-shim" --version ;;
+    null) PHASES=1 timeout -k 5 120 "$BB/benchlife" tether "$BB/nullshim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
     conmon) timeout -k 5 120 "$BB/benchlife" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/conmon/$2" ;;
     ctd)
         timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$RUN/ctd-logs/$2.log" \
@@ -297,6 +302,7 @@ phase_lifecycle() {
             read -r ns _ <<<"$out"
             case $s in
             launch | procstart) record "$LAUNCH_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")" ;;
+            null) record "$NULL_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")" ;;
             *) record "$LIFE_M" ms "$(life_label "$s")" "$(ns_to_ms "$ns")" ;;
             esac
             for p in $out; do
@@ -314,6 +320,7 @@ phase_lifecycle() {
     meta "$LIFE_M" chart "lifecycle|Lifecycle of a true container: create, start, wait, delete"
     meta "$LAUNCH_M" section "$sec"
     meta "$LAUNCH_M" floor "$(life_label procstart)"
+    meta "$NULL_M" section "$sec"
     meta "$CPU_M" section "Lifecycle phases: tether-shim's lifecycle against the runtime invocations alone"
     meta "$CPU_M" ref "$(life_label tether)"
     meta "$CPU_M" floor "$(life_label procstart)"

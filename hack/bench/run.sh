@@ -147,6 +147,9 @@ for prog in benchlife exitlat logbench rpcload; do
     cc -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o "$BB/$prog" \
         "$HB/$prog.c" "$HB/benchlib.c" -ljansson || die "cannot build $prog"
 done
+# The shim that does nothing: the C library alone, as the least a program of its own links.
+cc -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$BB/nullshim" "$HB/nullshim.c" ||
+    die "cannot build nullshim"
 
 # --- the baseline -------------------------------------------------------------------------
 # build_baseline REV: builds REV's tether (Release, the flags above) from a temporary git
