@@ -176,12 +176,14 @@ END {
     # processes, without their spread from run to run; else the untraced medians.
     x = med("lifecycle, traced: other", "tether (protocol client)")
     y = med("lifecycle, traced: other", "runc create+start+delete")
-    nu = med("lifecycle without a runtime: a shim that does nothing", "floor: a shim that does nothing (nullshim)")
+    # A shim that does nothing (nullshim): the lifecycle any shim pays before its own work.
+    NM = "lifecycle without a runtime: a shim that does nothing"; nf = "floor: a shim that does nothing (nullshim)"
+    NULLT = med(NM, nf)
     if (x != "" && y != "" && t != "" && st != "")
         goal("tether-shim adds < 2 ms beyond its runtime invocations (create+start+delete; traced within each run, see the lifecycle section)",
             sprintf("%+.2f ms traced (outside the runtime processes: %s vs %s ms); untraced medians %+.2f ms (%s vs %s ms; minima %+.2f ms)%s",
                 x - y, fmt(x), fmt(y), t - st, fmt(t), fmt(st), tn - sn,
-                nu == "" ? "" : sprintf("; a shim that does nothing costs a lifecycle %s ms here, which leaves %.2f ms to tether-shim\047s own work", fmt(nu), x - y - nu)), x - y < 2)
+                NULLT == "" ? "" : sprintf("; a shim that does nothing costs a lifecycle %s ms here, which leaves %.2f ms to tether-shim\047s own work", fmt(NULLT), x - y - NULLT)), x - y < 2)
     else if (t != "" && st != "")
         goal("tether-shim adds < 2 ms beyond its runtime invocations (create+start+delete; phase table below)",
             sprintf("%+.2f ms (medians %s vs %s ms; minima %+.2f ms)", t - st, fmt(t), fmt(st), tn - sn),
@@ -324,8 +326,6 @@ END {
     }
     fl = "floor: spawn, exec and exit of tether-shim --version"
     FLOORM = med("part of it: starting the shim", fl)
-    NM = "lifecycle without a runtime: a shim that does nothing"; nf = "floor: a shim that does nothing (nullshim)"
-    NULLT = med(NM, nf)
     # The CPU time of the shim processes, and of any program start and end.
     CM = "lifecycle: CPU time of the shim\047s processes"
     CPUT = med(CM, PT_TETHER); CPUF = med(CM, fl)

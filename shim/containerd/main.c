@@ -204,29 +204,19 @@ static void oom_score_above(pid_t parent)
     fclose(f);
 }
 
-/* The daemon's log on the bundle's `log` FIFO (containerd reads it) when there is one, opened
- * by the launcher; null, what the daemon's fds 0-2 become. */
-static int open_daemon_stdio(const char *bundle, struct tether_log *log, int *null,
-                             struct tether_error *err)
+/* The daemon's log: the bundle's `log` FIFO (containerd reads it) when there is one. Never
+ * blocks: a full FIFO drops lines rather than stalling the loop. */
+static int open_log_fifo(const char *bundle)
 {
     cleanup_free char *log_path = xasprintf("%s/log", bundle);
 
-    *null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (*null < 0)
-        return tether_error_set(err, errno, "open /dev/null");
-    /* Never blocks: a full FIFO drops lines rather than stalling the loop. */
-    log->fd = open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    return 0;
+    return open(log_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 }
 
 /* The daemon, forked off by the launcher with everything set up (rc < 0: it cannot serve). */
 static void __attribute__((noreturn))
-daemon_main(struct tether_ctrd_shim *shim, int null, int rc, struct tether_error *err)
+daemon_main(struct tether_ctrd_shim *shim, int rc, struct tether_error *err)
 {
-    /* The caller's stdout and stderr let go of at once: containerd reads them to their end. */
-    if (rc == 0 && (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir("/") < 0))
-        rc = tether_error_set(err, errno, "detaching the daemon's stdio and cwd");
-    close(null);
     if (rc == 0)
         rc = tether_ctrd_shim_run(shim, err);
     if (rc < 0)
@@ -254,7 +244,7 @@ static int cmd_start(const struct args *a, struct tether_error *err)
     const char *ttrpc = getenv("TTRPC_ADDRESS");
     pid_t containerd = getppid();
     pid_t daemon = -1;
-    int listen_fd, null, rc;
+    int listen_fd, rc;
 
     if (getcwd(bundle, sizeof(bundle)) == NULL)
         return tether_error_set(err, errno, "getcwd");
@@ -276,7 +266,7 @@ static int cmd_start(const struct args *a, struct tether_error *err)
     listen_fd = tether_sock_listen(socket_path, SOCK_STREAM, err);
     if (listen_fd < 0)
         return -1;
-    shim.log.fd = -1;
+    shim.log.fd = open_log_fifo(bundle);
     shim.log.level = a->debug ? TETHER_LOG_DEBUG : TETHER_LOG_INFO;
     shim.cfg = (struct tether_ctrd_config){
         .ns = xstrdup(a->ns),
@@ -290,20 +280,14 @@ static int cmd_start(const struct args *a, struct tether_error *err)
     };
     /* Everything is set up before the daemon is forked off: a failure is reported here. */
     oom_score_above(containerd);
-    if (open_daemon_stdio(bundle, &shim.log, &null, err) < 0) {
-        close(listen_fd);
-        unlink(socket_path);
-        return -1;
-    }
     rc = tether_ctrd_shim_init(&shim, listen_fd, err);
     if (rc == 0)
         rc = tether_core_detach(shim.core, &daemon, err);
     if (daemon == 0) {
         /* The lock stays with the caller, which lets go once it printed the address. */
         close(lock_fd);
-        daemon_main(&shim, null, rc, err);
+        daemon_main(&shim, rc, err);
     }
-    close(null);
     if (rc < 0) {
         tether_ctrd_shim_fini(&shim);
         return -1;

@@ -1,6 +1,7 @@
 /* The core: the loop, the signalfd, the reaper, the runtime and the journal shared by every
  * container, and the table of containers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
@@ -176,18 +177,30 @@ fail:
 
 int tether_core_detach(struct tether_core *core, pid_t *daemon, struct tether_error *err)
 {
+    int null;
+
     *daemon = -1;
     if (core->jobs != NULL || core->forked != NULL || core->reaper.children != NULL)
         return tether_error_set(err, 0, "cannot detach a core with children");
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0)
+        return tether_error_set(err, errno, "open /dev/null");
     *daemon = fork();
-    if (*daemon < 0)
-        return tether_error_set(err, errno, "fork");
-    if (*daemon > 0)
-        return 0;
+    if (*daemon != 0) {
+        int errnum = errno;
+        close(null);
+        return *daemon < 0 ? tether_error_set(err, errnum, "fork") : 0;
+    }
     /* The daemon: a session of its own, so the launcher's terminal and process group (and
-     * their signals) are not its concern. */
-    if (setsid() < 0)
-        return tether_error_set(err, errno, "setsid");
+     * their signals) are not its concern; the caller's stdout and stderr let go of at once,
+     * as callers read them to their end (containerd does). */
+    if (setsid() < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+        chdir("/") < 0) {
+        int errnum = errno;
+        close(null);
+        return tether_error_set(err, errnum, "detaching the daemon (session, stdio, cwd)");
+    }
+    close(null);
     if (open_signals(core, err) < 0 || become_subreaper(err) < 0)
         return -1;
     return 0;

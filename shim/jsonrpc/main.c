@@ -310,41 +310,25 @@ static int serve(struct tether_shim *shim, struct tether_error *err)
     return tether_shim_run(shim, err);
 }
 
-/* What the daemon's fds 0-2 become (/dev/null) and its log, opened by the launcher, which
- * reports a failure. */
-struct daemon_stdio {
-    int null;
-    int log;
-};
-
-static int open_daemon_stdio(const struct tether_shim_config *cfg, struct daemon_stdio *io,
-                             struct tether_error *err)
+static int open_log(const struct tether_shim_config *cfg, struct tether_error *err)
 {
     cleanup_free char *log_path = xasprintf("%s/shim.log", cfg->dir);
-
-    io->log = -1;
-    io->null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (io->null < 0)
-        return tether_error_set(err, errno, "open /dev/null");
-    io->log =
+    int fd =
         open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-    if (io->log < 0)
+
+    if (fd < 0)
         return tether_error_set(err, errno, "open %s", log_path);
-    return 0;
+    return fd;
 }
 
-/* The daemon: forked off by the launcher with everything set up, leader of a session of its
- * own with no controlling terminal. A session leader would acquire a terminal it opens
- * without O_NOCTTY: every path the shim opens that could name one (logs, FIFOs, files of the
- * state directory) is opened with O_NOCTTY, and a container's terminal only ever reaches it
- * as a received fd. */
+/* The daemon: forked off by the launcher with everything set up (rc < 0: it cannot serve),
+ * leader of a session of its own with no controlling terminal. A session leader would
+ * acquire a terminal it opens without O_NOCTTY: every path the shim opens that could name
+ * one (logs, FIFOs, files of the state directory) is opened with O_NOCTTY, and a container's
+ * terminal only ever reaches it as a received fd. */
 static void __attribute__((noreturn))
-daemon_main(struct tether_shim *shim, struct daemon_stdio *io, int rc, struct tether_error *err)
+daemon_main(struct tether_shim *shim, int rc, struct tether_error *err)
 {
-    /* The caller's stdout and stderr let go of at once: it may read them to their end. */
-    if (dup2(io->null, 0) < 0 || dup2(io->null, 1) < 0 || dup2(io->null, 2) < 0 || chdir("/") < 0)
-        rc = tether_error_set(err, errno, "detaching the daemon's stdio and cwd");
-    close(io->null);
     if (rc == 0)
         rc = tether_shim_run(shim, err);
     if (rc < 0)
@@ -358,20 +342,17 @@ daemon_main(struct tether_shim *shim, struct daemon_stdio *io, int rc, struct te
  * start is reported here, on the caller's stderr. Returns only on failure. */
 static int launch(struct tether_shim *shim, bool created)
 {
-    struct daemon_stdio io = {.null = -1, .log = -1};
     struct tether_error err = {0};
     pid_t pid = -1;
     int rc;
 
-    if (open_daemon_stdio(&shim->cfg, &io, &err) < 0)
-        goto fail;
     /* The shim's log is its file from the start; failures reach the caller through err. */
-    shim->log.fd = io.log;
-    if (tether_shim_init(shim, &err) < 0)
+    shim->log.fd = open_log(&shim->cfg, &err);
+    if (shim->log.fd < 0 || tether_shim_init(shim, &err) < 0)
         goto fail;
     rc = tether_core_detach(shim->core, &pid, &err);
     if (pid == 0)
-        daemon_main(shim, &io, rc, &err);
+        daemon_main(shim, rc, &err);
     if (rc < 0 || write_pid_file(&shim->cfg, pid, &err) < 0)
         goto fail;
     print_ready(&shim->cfg, pid);
@@ -388,10 +369,6 @@ fail:
     }
     tether_shim_fini(shim);
     remove_state(&shim->cfg, created);
-    if (io.null >= 0)
-        close(io.null);
-    if (io.log >= 0)
-        close(io.log);
     return 1;
 }
 

@@ -1,6 +1,10 @@
-/* tether_core_fork: the function runs in a child process of its own while the loop goes on,
- * its result comes back as the wait status through the callback, once; several run side by
- * side; a child still running at shutdown is left to finish, without a callback. */
+/* The core's forks. tether_core_fork: the function runs in a child process of its own while
+ * the loop goes on, its result comes back as the wait status through the callback, once;
+ * several run side by side; a child still running at shutdown is left to finish, without a
+ * callback. tether_core_detach: the daemon leads a session of its own, is a child subreaper,
+ * and takes its own signals through the loop it inherited (a signalfd added by the launcher
+ * would report the launcher's signals, not the daemon's); a core with children refuses to
+ * detach. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,13 +30,26 @@ struct done_rec {
     int status;
 };
 
+static int usr1_seen;
+
+static void on_signal(void *opaque, int sig)
+{
+    (void)opaque;
+    if (sig == SIGUSR1)
+        usr1_seen++;
+}
+
+/* A core that takes SIGUSR1 (counted in usr1_seen) besides SIGCHLD. */
 static struct tether_core *new_core(struct tether_log *log)
 {
-    const struct tether_core_config cfg = {.runtime = "runc"};
-    const struct tether_core_hooks hooks = {0};
+    sigset_t signals;
+    const struct tether_core_config cfg = {.runtime = "runc", .signals = &signals};
+    const struct tether_core_hooks hooks = {.on_signal = on_signal};
     struct tether_error err = {0};
     struct tether_core *core;
 
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGUSR1);
     tether_core_take_signals();
     log->fd = -1;
     log->level = TETHER_LOG_ERROR;
@@ -149,12 +167,74 @@ static void test_shutdown_leaves_child(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* In the daemon: 0 when it is what it should be, else which check failed. */
+static int daemon_checks(struct tether_core *core)
+{
+    struct tether_error err = {0};
+    int subreaper = 0;
+
+    if (getsid(0) != getpid())
+        return 10;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) < 0 || subreaper != 1)
+        return 11;
+    if (kill(getpid(), SIGUSR1) < 0)
+        return 12;
+    /* The loop wakes up for the daemon's own signal. */
+    for (int i = 0; i < 50 && usr1_seen == 0; i++)
+        if (tether_core_run_once(core, 100, &err) < 0)
+            return 13;
+    return usr1_seen == 1 ? 0 : 14;
+}
+
+static void test_detach_daemon(void **state)
+{
+    struct tether_log log;
+    struct tether_core *core = new_core(&log);
+    struct tether_error err = {0};
+    pid_t daemon = -1;
+    int rc, status;
+
+    (void)state;
+    rc = tether_core_detach(core, &daemon, &err);
+    if (daemon == 0)
+        _exit(rc < 0 ? 9 : daemon_checks(core));
+    assert_int_equal(rc, 0);
+    assert_true(daemon > 0);
+    assert_int_equal(waitpid(daemon, &status, 0), daemon);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tether_core_free(core);
+}
+
+static void test_detach_refuses_children(void **state)
+{
+    struct tether_log log;
+    struct tether_core *core = new_core(&log);
+    struct tether_error err = {0};
+    struct done_rec d = {0};
+    /* Long enough to be running when the test detaches; it then ends on its own. */
+    int ms = 300;
+    pid_t daemon = 0;
+
+    (void)state;
+    assert_int_equal(tether_core_fork(core, child_sleep, &ms, record_done, &d, &err), 0);
+    assert_int_equal(tether_core_detach(core, &daemon, &err), -1);
+    assert_true(daemon < 0);
+    assert_non_null(strstr(err.msg, "children"));
+    tether_core_free(core);
+}
+
 int main(void)
 {
+    /* test_detach_daemon first: a child of an earlier test ending while it runs would send
+     * SIGCHLD to the test process, whose signalfd, shared through the inherited epoll set,
+     * would then wake the daemon's loop even without a signalfd of its own. */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detach_daemon),
         cmocka_unit_test(test_fork_status),
         cmocka_unit_test(test_loop_goes_on),
         cmocka_unit_test(test_shutdown_leaves_child),
+        cmocka_unit_test(test_detach_refuses_children),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
