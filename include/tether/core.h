@@ -213,6 +213,11 @@ struct tether_create_opts {
      * runs the runtime's delete again when it failed). Nothing else asks the runtime about
      * a stopped container, so nothing else changes. */
     bool release_on_exit;
+    /* The engine starts the container through tether_container_start(): the cgroup's OOM
+     * watch is set up there, while the runtime's start runs, rather than right after the
+     * created answer, while the engine already sends its start. Without it (an engine that
+     * runs the runtime's start itself, as podman does) the watch comes with the create. */
+    bool watch_at_start;
 };
 
 struct tether_exec_opts {

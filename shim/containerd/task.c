@@ -302,6 +302,8 @@ static void create_go(void *opaque, const struct tether_error *ready_err)
      * record, without the runtime: the runtime's delete need not wait for containerd's
      * Delete, and runs while containerd takes the exit in. */
     opts.release_on_exit = true;
+    /* containerd's Start comes here: the OOM watch waits for it. */
+    opts.watch_at_start = true;
     free(r->proc);
     r->proc = NULL;
     task->ctr = tether_core_add(shim->core, &cfg, &err);

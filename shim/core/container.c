@@ -212,6 +212,7 @@ static void oom_stop(struct tether_container *ctr)
         ctr->oom_src.fd = -1;
     }
     tether_cgroup_close(&ctr->cg);
+    ctr->cg_open = false;
 }
 
 static void free_execs(struct tether_container *ctr)
@@ -429,12 +430,25 @@ static void oom_cb(struct tether_loop *loop, struct tether_source *src, uint32_t
     oom_poll(container_of(src, struct tether_container, oom_src), false);
 }
 
+/* Finds the init's cgroup once, while the init exists. */
+static int cg_open(struct tether_container *ctr, struct tether_error *err)
+{
+    if (ctr->cg_open)
+        return 0;
+    if (tether_cgroup_open(&ctr->cg, ctr->init.pid, err) < 0)
+        return -1;
+    ctr->cg_open = true;
+    return 0;
+}
+
 static void oom_start(struct tether_container *ctr)
 {
     struct tether_error err = {0};
     int fd;
 
-    if (tether_cgroup_open(&ctr->cg, ctr->init.pid, &err) < 0) {
+    if (ctr->oom_src.fd >= 0)
+        return;
+    if (cg_open(ctr, &err) < 0) {
         log_warn(ctr->env.log, "no cgroup for stats and OOM events: %s", err.msg);
         return;
     }
@@ -524,8 +538,10 @@ static void create_done(struct tether_job *job, int rc, const struct tether_erro
     answer_pid(call, pid);
     /* The cgroup and its OOM watch after the answer, which is on its way meanwhile: nothing
      * else runs before they are set up (one loop, this same turn), and nothing the answer
-     * says depends on them. */
-    oom_start(ctr);
+     * says depends on them. A container the engine starts through tether_container_start()
+     * gets them there (watch_at_start). */
+    if (job->cmd.op == TETHER_RT_RUN || !ctr->opts.watch_at_start)
+        oom_start(ctr);
     /* An init that already exited (it may have, once started) is reported right away by
      * adopt(), after the events above. */
     tether_reaper_adopt(ctr->env.reaper, &ctr->init.child, job->mark);
@@ -781,6 +797,10 @@ int tether_container_start(struct tether_container *ctr, struct tether_call *cal
     if (spawn(ctr, TETHER_RT_START, &args, start_done, call, err) == NULL)
         return -1;
     tether_container_transition(ctr, TETHER_CTR_EV_START);
+    /* The runtime has just been executed and takes milliseconds to let the init run: the
+     * OOM watch (watch_at_start) is set up meanwhile, before anything in the container can
+     * use memory (a created container's init only sits in the runtime's exec fifo). */
+    oom_start(ctr);
     return 0;
 }
 
@@ -1107,6 +1127,8 @@ int tether_container_stats(struct tether_container *ctr, struct tether_stats *st
     if (ctr->state == TETHER_CTR_NEW || ctr->state == TETHER_CTR_CREATING ||
         ctr->init.exit_announced)
         return refuse(ctr, "read stats of", err);
+    if (cg_open(ctr, err) < 0)
+        return -1;
     return tether_cgroup_stats(&ctr->cg, st, err);
 }
 

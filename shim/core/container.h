@@ -88,6 +88,7 @@ struct tether_container {
     enum tether_ctr_state before_delete;
     struct tether_error delete_err;
     struct tether_cgroup cg;
+    bool cg_open; /* cg found (from the init's /proc entry), until oom_stop */
     struct tether_seccomp seccomp;
     struct tether_source oom_src;
     uint64_t oom_events;

@@ -291,6 +291,8 @@ static int op_create(struct tether_shim *shim, json_t *params, struct tether_cal
         tether_params_object(params, "seccomp_notify", &seccomp, err) < 0 ||
         parse_seccomp(seccomp, &opts.seccomp, err) < 0)
         goto out;
+    /* start is one of this protocol's methods: the OOM watch waits for it. */
+    opts.watch_at_start = true;
     rc = tether_container_create(shim->ctr, &opts, call, err);
 out:
     free(opts.proc.log.path);

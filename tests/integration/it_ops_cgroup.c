@@ -322,7 +322,16 @@ static void test_stats_move(void **state)
     th_fixture_start(f, argv_sleep, edit_stats_limits, NULL);
     c = th_shim_connect(&f->shim);
     th_call_fail(c, "stats", NULL, TETHER_RPC_NOT_FOUND, NULL, 0);
-    pid = create_start(c);
+    {
+        /* Created, not started: the cgroup is there, with its limits, before the init runs
+         * (the shim finds it for stats on its own; the OOM watch comes with the start). */
+        json_auto_t *created = th_call_ok(c, "create", NULL);
+        struct stats sc = stats_of(c);
+        assert_int_equal(sc.mem_limit, STATS_LIMIT);
+        assert_int_equal(sc.pids_limit, STATS_PIDS_LIMIT);
+        json_decref(th_call_ok(c, "start", NULL));
+        pid = th_int(created, "pid");
+    }
     memory = cgroup_dir((pid_t)pid, "memory");
 
     s0 = stats_of(c);
