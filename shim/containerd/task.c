@@ -517,9 +517,11 @@ static void delete_done(struct tether_call *call, const struct tether_error *err
     resp.exit_status = (uint32_t)res->exit.exit_status;
     resp.exited_at = tether_ctrd_timestamp(
         &ts, &res->exit.exited_at, res->exit.exited_at.tv_sec != 0 || res->exit.exited_at.tv_nsec);
-    /* The container is gone for the runtime: the record, the mounts and the stdio go. */
-    task_remove(task);
+    /* The container is gone for the runtime: the answer goes first, then the record, the
+     * mounts and the stdio, in this same turn of the loop (containerd's Shutdown, which
+     * waits for the unmount, is read after it). The unmount's fork is not the answer's. */
     tether_ctrd_req_answer(r, &resp.base);
+    task_remove(task);
 }
 
 static void m_delete(struct tether_ctrd_ctx *ctx, ProtobufCMessage **msg)
