@@ -5,6 +5,13 @@
  *   benchlife runc-steps RUNTIME ROOT BUNDLE ID PIDFILE  RUNTIME create, start, the init's
  *                                                      exit, delete: the invocations a
  *                                                      shim makes, with no shim
+ *   benchlife null-steps NULLSHIM RUNTIME ROOT BUNDLE ID STATEDIR
+ *                                                      the runtime's steps as runc-steps
+ *                                                      runs them, and beside them the
+ *                                                      lifecycle of a shim that does
+ *                                                      nothing (nullshim): launched, one
+ *                                                      request after each step, shut down
+ *                                                      (the least any shim adds)
  *   benchlife conmon RUNTIME ROOT BUNDLE ID WORKDIR    conmon, runc start, exit file,
  *                                                      runc delete, conmon gone
  *   benchlife tether SHIM ROOT BUNDLE ID STATEDIR      tether-shim: create, start, wait,
@@ -76,8 +83,16 @@ static uint64_t life_cmd(char *const argv[])
     return bench_now_ns() - t0;
 }
 
+/* Asks a shim that does nothing (null-steps) for the step just taken, when there is one. */
+static void null_call(struct bench_conn *c, const char *method)
+{
+    if (c != NULL)
+        json_decref(bench_conn_call(c, method, NULL));
+}
+
+/* The runtime's steps; with NULLC, each followed by its request to a shim that does nothing. */
 static uint64_t life_runc_steps(const char *runtime, const char *root, const char *bundle,
-                                const char *id, const char *pidfile)
+                                const char *id, const char *pidfile, struct bench_conn *nullc)
 {
     char *create_argv[] = {(char *)runtime, "--root",     (char *)root,    "create",   "--bundle",
                            (char *)bundle,  "--pid-file", (char *)pidfile, (char *)id, NULL};
@@ -98,12 +113,16 @@ static uint64_t life_runc_steps(const char *runtime, const char *root, const cha
     close(out[1]);
     /* The init was re-parented to this subreaper when `create` exited. */
     init = bench_wait_pidfile(watcher, pidfile, PIDFILE_TIMEOUT_MS);
+    null_call(nullc, "create");
     mark("create");
     bench_run_ok(start_argv);
+    null_call(nullc, "start");
     mark("start");
     status = bench_wait(init);
+    null_call(nullc, "wait");
     mark("exit");
     bench_run_ok(delete_argv);
+    null_call(nullc, "delete");
     mark("delete");
     t0 = bench_now_ns() - t0;
     close(out[0]);
@@ -226,6 +245,27 @@ static uint64_t life_tether(const char *shim_path, const char *root, const char 
     return t0;
 }
 
+static uint64_t life_null_steps(const char *null_path, const char *runtime, const char *root,
+                                const char *bundle, const char *id, const char *state)
+{
+    struct bench_shim shim;
+    struct bench_conn *c;
+    char pidfile[4200];
+    uint64_t t0 = bench_now_ns();
+
+    /* nullshim keeps its socket in STATEDIR itself: the pid file goes beside it. */
+    snprintf(pidfile, sizeof(pidfile), "%s/%s.null.pid", state, id);
+    bench_tether_launch(null_path, id, bundle, state, root, NULL, &shim);
+    c = bench_conn_open(shim.socket);
+    life_runc_steps(runtime, root, bundle, id, pidfile, c);
+    json_decref(bench_conn_call(c, "shutdown", NULL));
+    bench_conn_close(c);
+    bench_wait_ok(shim.pid, "nullshim");
+    t0 = bench_now_ns() - t0;
+    unlink(pidfile);
+    return t0;
+}
+
 static uint64_t life_launch(const char *shim_path, const char *root, const char *bundle,
                             const char *id, const char *state)
 {
@@ -251,7 +291,9 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "cmd") == 0)
         ns = life_cmd(argv + 2);
     else if (argc == 7 && strcmp(argv[1], "runc-steps") == 0)
-        ns = life_runc_steps(argv[2], argv[3], argv[4], argv[5], argv[6]);
+        ns = life_runc_steps(argv[2], argv[3], argv[4], argv[5], argv[6], NULL);
+    else if (argc == 8 && strcmp(argv[1], "null-steps") == 0)
+        ns = life_null_steps(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
     else if (argc == 7 && strcmp(argv[1], "conmon") == 0)
         ns = life_conmon(argv[2], argv[3], argv[4], argv[5], argv[6]);
     else if (argc == 7 && strcmp(argv[1], "tether") == 0)
@@ -260,6 +302,7 @@ int main(int argc, char **argv)
         ns = life_launch(argv[2], argv[3], argv[4], argv[5], argv[6]);
     else
         bench_die("usage: benchlife cmd ARGV... | runc-steps RUNTIME ROOT BUNDLE ID PIDFILE | "
+                  "null-steps NULLSHIM RUNTIME ROOT BUNDLE ID STATEDIR | "
                   "conmon RUNTIME ROOT BUNDLE ID WORKDIR | "
                   "tether|launch SHIM ROOT BUNDLE ID STATEDIR");
     printf("%llu", (unsigned long long)ns);

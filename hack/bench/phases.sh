@@ -257,6 +257,7 @@ life_label() {
     launch) echo "tether-shim start alone (spawn to socket ready)" ;;
     procstart) echo "floor: spawn, exec and exit of tether-shim --version" ;;
     null) echo "floor: a shim that does nothing (nullshim)" ;;
+    nullsteps) echo "floor: runc create+start+delete beside a shim that does nothing" ;;
     esac
 }
 
@@ -276,6 +277,10 @@ life_once() {
     launch) timeout -k 5 120 "$BB/benchlife" launch "$BIN/tether-shim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
     procstart) PHASES=1 timeout -k 5 120 "$BB/benchlife" cmd "$BIN/tether-shim" --version ;;
     null) PHASES=1 timeout -k 5 120 "$BB/benchlife" tether "$BB/nullshim" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/life" ;;
+    nullsteps)
+        PHASES=1 timeout -k 5 120 "$BB/benchlife" null-steps "$BB/nullshim" "$RUNC" "$RUNC_ROOT" \
+            "$BUNDLE_TRUE" "$2" "$RUN/life"
+        ;;
     conmon) timeout -k 5 120 "$BB/benchlife" conmon "$RUNC" "$RUNC_ROOT" "$BUNDLE_TRUE" "$2" "$RUN/conmon/$2" ;;
     ctd)
         timeout -k 5 120 "$BB/benchlife" cmd "${CTR[@]}" run --rm --log-uri "file://$RUN/ctd-logs/$2.log" \
@@ -382,7 +387,10 @@ trace_remove() {
 #   shim's connection is closed, and ctr's end;
 # - tether-shim's lifecycle and the runtime's steps alone (benchlife, as in the lifecycle
 #   phase), into the time a runtime process or the container runs and the rest, within each
-#   run: what the shim adds beyond its runtime invocations, without their spread.
+#   run: what the shim adds beyond its runtime invocations, without their spread;
+# - the runtime's steps again, each followed by its request to a shim that does nothing
+#   (nullshim, launched before and shut down after): what any shim that is a program of its
+#   own adds by the same measure, before it does any work.
 # Tracing costs microseconds an event; the lifecycle phase's runs stay untraced.
 phase_trace() {
     local rep s id out p m mode own
@@ -392,9 +400,9 @@ phase_trace() {
         say "traced runs: this kernel offers no tracefs instance with the events needed; skipped"
         return 0
     fi
-    say "traced runs: ctr run --rm per containerd shim, tether-shim and runc alone; 1 warm-up + $TRACE_REPS runs each, interleaved"
+    say "traced runs: ctr run --rm per containerd shim, tether-shim, runc alone and beside a shim that does nothing; 1 warm-up + $TRACE_REPS runs each, interleaved"
     for ((rep = -1; rep < TRACE_REPS; rep++)); do
-        for s in ctd ctdt tether steps; do
+        for s in ctd ctdt tether steps nullsteps; do
             id=t-$s-$((rep + 1))
             echo >"$TRACE_DIR/trace"
             echo 1 >"$TRACE_DIR/tracing_on"

@@ -424,7 +424,7 @@ want rpc && phase_rpc
 {
     printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'duration\t%s s\n' "$((SECONDS - T0))"
-    printf 'params\tlifecycle %s runs, exit %s runs, log %s MiB x %s, memory N=1 and N=%s (idle %s s), containerd N=%s, podman N=%s, podman run --rm %s runs, podman log x %s, traced runs %s x 4, density %s (idle %s s), rpc %s clients x %s s x %s\n' \
+    printf 'params\tlifecycle %s runs, exit %s runs, log %s MiB x %s, memory N=1 and N=%s (idle %s s), containerd N=%s, podman N=%s, podman run --rm %s runs, podman log x %s, traced runs %s x 5, density %s (idle %s s), rpc %s clients x %s s x %s\n' \
         "$LIFE_REPS" "$EXIT_REPS" "$((LOG_BYTES / 1048576))" "$LOG_REPS" "$MEM_N" "$MEM_IDLE" \
         "$CTD_N" "$PM_N" "$PM_LIFE_REPS" "$PM_LOG_REPS" "$TRACE_REPS" \
         "$DENSITY_N" "$DENSITY_IDLE" "$RPC_CLIENTS" "$RPC_SECS" "$RPC_REPS"
