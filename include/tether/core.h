@@ -370,11 +370,11 @@ struct tether_core *tether_core_new(const struct tether_core_config *cfg,
  * fork(2), and the child leads a session of its own with fds 0-2 on /dev/null and / as its
  * working directory, with a signalfd of its own in the loop and the subreaper role (neither
  * passes through fork). The child inherits every other fd: the listening socket already
- * listens, and the launcher reports the daemon's pid and exits without waiting for it. Only for a
- * core with no child yet (the children would stay the launcher's). *daemon is the daemon's pid in
- * the launcher, 0 in the daemon. Returns 0, or -1 with err: in the launcher (*daemon < 0) no daemon
- * was started; in the daemon
- * (*daemon == 0) it cannot serve and must leave. */
+ * listens, and the launcher reports the daemon's pid and exits without waiting for it. Only
+ * for a core with no child yet (the children would stay the launcher's). *daemon is the
+ * daemon's pid in the launcher, 0 in the daemon. Returns 0, or -1 with err: in the launcher
+ * (*daemon < 0) no daemon was started; in the daemon (*daemon == 0) it cannot serve and
+ * must leave. */
 int tether_core_detach(struct tether_core *core, pid_t *daemon, struct tether_error *err);
 /* Releases every container: pending calls are failed with "shutting down" (so the front
  * end can still send those answers), runtime commands in flight are killed. The loop stays

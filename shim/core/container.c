@@ -446,8 +446,6 @@ static void oom_start(struct tether_container *ctr)
     struct tether_error err = {0};
     int fd;
 
-    if (ctr->oom_src.fd >= 0)
-        return;
     if (cg_open(ctr, &err) < 0) {
         log_warn(ctr->env.log, "no cgroup for stats and OOM events: %s", err.msg);
         return;
@@ -799,8 +797,10 @@ int tether_container_start(struct tether_container *ctr, struct tether_call *cal
     tether_container_transition(ctr, TETHER_CTR_EV_START);
     /* The runtime has just been executed and takes milliseconds to let the init run: the
      * OOM watch (watch_at_start) is set up meanwhile, before anything in the container can
-     * use memory (a created container's init only sits in the runtime's exec fifo). */
-    oom_start(ctr);
+     * use memory (a created container's init only sits in the runtime's exec fifo). Without
+     * watch_at_start it came with the create. */
+    if (ctr->opts.watch_at_start)
+        oom_start(ctr);
     return 0;
 }
 
